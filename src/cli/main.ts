@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+/** imapkit command line: each command lives in its own module and registers itself here. */
+import { Command } from 'commander';
+import { createRequire } from 'node:module';
+import { commands } from './commands.js';
+
+const require = createRequire(import.meta.url);
+const pkg = require('../../package.json') as { version: string };
+
+const program = new Command();
+program
+  .name('imapkit')
+  .description('One toolkit for everything around IMAP: server, gateway, proxy, sync, forward.')
+  .version(pkg.version);
+for (const register of commands) register(program);
+program.showHelpAfterError();
+await program.parseAsync(process.argv);
