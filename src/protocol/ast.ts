@@ -211,6 +211,8 @@ export interface ParserLimits {
   maxDepth: number;
   /** Most tokens/items in one command (default 100000). */
   maxItems: number;
+  /** Most bytes one command may hold, text and literals together (default 4 × maxLiteralSize). */
+  maxCommandSize?: number;
 }
 
 /** What the streaming parser hands back, one at a time. */

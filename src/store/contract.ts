@@ -2,7 +2,9 @@
  * The MailStore contract: everything the IMAP server (and the sync engine) asks of storage.
  * Every backend (memory, sqlite, maildir, postgres, remote) implements it and passes
  * test/store/contract.test.ts. Mailbox names here are Unicode strings with '/' as the
- * hierarchy separator; "INBOX" is case-insensitive and always exists.
+ * hierarchy separator; "INBOX" is case-insensitive and always exists (a first level spelled
+ * "inbox" in any case is INBOX, so "inbox/x" is "INBOX/x"). Names that are empty, hold control
+ * characters, start or end with '/', hold '//' or a '.' or '..' level raise StoreError CANNOT.
  */
 
 /** Errors a store raises; the server maps `code` to an IMAP response code (RFC 5530). */
@@ -59,7 +61,7 @@ export interface MailboxStatus {
 /** Per-message metadata (everything but the bytes). */
 export interface MessageMeta {
   uid: number;
-  /** System flags (\Seen, \Answered, \Flagged, \Deleted, \Draft) and keywords, as stored (case kept). */
+  /** System flags (\Seen, \Answered, \Flagged, \Deleted, \Draft) and keywords, as stored (case kept); order unspecified. */
   flags: string[];
   modSeq: bigint;
   /** RFC822.SIZE in bytes. */
@@ -88,7 +90,12 @@ export interface UidMapping {
   destUids: number[];
 }
 
-/** Flag operation of STORE (RFC 3501 6.4.6, RFC 7162 3.1.3). */
+/**
+ * Flag operation of STORE (RFC 3501 6.4.6, RFC 7162 3.1.3). System flags match case-insensitively and
+ * are stored canonically (\SEEN is \Seen); keywords keep the spelling first stored and match
+ * case-insensitively; \Recent and unknown backslash flags are ignored; a keyword that is not an
+ * IMAP atom raises StoreError CANNOT (the same rules apply to NewMessage.flags).
+ */
 export interface FlagUpdate {
   action: 'set' | 'add' | 'remove';
   flags: string[];
@@ -184,7 +191,10 @@ export interface UserMailStore {
   append(mailbox: string, messages: NewMessage[], origin?: string): Promise<UidMapping>;
   /** Quota usage for the user's single root "" (RFC 9208). */
   quota(): Promise<QuotaInfo>;
-  /** Be told about changes made by any session to any of this user's mailboxes. Returns an unsubscribe function. */
+  /**
+   * Be told about changes made by any session to any of this user's mailboxes. Returns an unsubscribe function.
+   * Listeners run synchronously once the change is committed; sqlite delivers only within one SqliteStore instance.
+   */
   watch(listener: (event: ChangeEvent) => void): () => void;
   /** Release this user's resources. */
   close(): Promise<void>;

@@ -1,0 +1,117 @@
+/**
+ * FETCH and UID FETCH (RFC 3501 6.4.5 / 6.4.8, RFC 9051 6.4.5, RFC 3516 BINARY, RFC 7162
+ * CHANGEDSINCE and VANISHED). Metadata comes from one store call for the whole set; message bytes
+ * and the MIME index are loaded per message only when an item needs them.
+ */
+import type { Command } from '../../protocol/ast.js';
+import { atom } from '../../protocol/values.js';
+import type { MessageMeta } from '../../store/contract.js';
+import type { CommandHandler, CommandResult } from '../context.js';
+import { buildFetch, planFetch, type MessageSource } from '../fetch/build.js';
+import { activateCondstore, hasSeen, NOT_SELECTED, resolveSet } from '../fetch/view.js';
+import { formatSet, indexOfUid, inRanges, sortedUnique } from '../search/sets.js';
+
+type FetchCommand = Extract<Command, { name: 'FETCH' }>;
+
+/** Messages between drain() calls, and literal bytes that force one sooner. */
+const DRAIN_EVERY = 64;
+const DRAIN_BYTES = 1 << 20;
+
+/** FETCH / UID FETCH: one `* n FETCH (...)` per message of the set, in sequence order. */
+export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
+  const sel = ctx.selected;
+  if (!sel) return NOT_SELECTED;
+  if (cmd.vanished) {
+    // RFC 7162 3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is enabled.
+    if (!cmd.uid) return { status: 'BAD', text: 'VANISHED is only allowed in UID FETCH.' };
+    if (!ctx.enabled.has('QRESYNC')) return { status: 'BAD', text: 'QRESYNC is not enabled.' };
+    if (cmd.changedSince === undefined) return { status: 'BAD', text: 'VANISHED requires CHANGEDSINCE.' };
+  }
+  const resolved = resolveSet(ctx, sel, cmd.sequence, cmd.uid);
+  if (!Array.isArray(resolved)) return resolved;
+  const uids = resolved;
+  const plan = planFetch(cmd.items, cmd.uid, cmd.changedSince !== undefined);
+  if (plan.modseq || cmd.changedSince !== undefined) activateCondstore(ctx);
+
+  if (cmd.vanished && cmd.changedSince !== undefined) {
+    const changes = await sel.handle.changesSince(cmd.changedSince);
+    let max = sel.uids.length > 0 ? sel.uids[sel.uids.length - 1] : 0;
+    for (const u of changes.expunged) if (u > max) max = u;
+    // `*` is read as the largest UID ever seen so `1:*` covers every vanished message.
+    const gone = changes.expunged.filter((u) => indexOfUid(sel.uids, u) < 0 && inRanges(cmd.sequence, u, max));
+    if (gone.length > 0) ctx.untagged([atom('VANISHED'), [atom('EARLIER')], atom(formatSet(sortedUnique(gone)))]);
+  }
+  if (uids.length === 0) return { status: 'OK', text: 'Fetch completed.' };
+
+  // Current metadata for the set in one call; a message another session expunged keeps what the client last saw.
+  const fresh = await sel.handle.get(uids);
+  const metas: MessageMeta[] = [];
+  let f = 0;
+  for (const uid of uids) {
+    while (f < fresh.length && fresh[f].uid < uid) f++;
+    const m = f < fresh.length && fresh[f].uid === uid ? fresh[f] : sel.meta.get(uid);
+    if (m === undefined) continue;
+    if (cmd.changedSince !== undefined && m.modSeq <= cmd.changedSince) continue;
+    metas.push(m);
+  }
+
+  const changed = new Set<number>();
+  if (plan.setsSeen && !sel.readOnly) {
+    const unseen = metas.filter((m) => !hasSeen(m.flags)).map((m) => m.uid);
+    if (unseen.length > 0) {
+      const res = await sel.handle.updateFlags(unseen, { action: 'add', flags: ['\\Seen'] }, ctx.id);
+      const byUid = new Map(res.updated.map((m) => [m.uid, m]));
+      for (let i = 0; i < metas.length; i++) {
+        const u = byUid.get(metas[i].uid);
+        if (u) {
+          metas[i] = u;
+          changed.add(u.uid);
+        }
+      }
+    }
+  }
+
+  let missing = false;
+  let pending = 0;
+  let bytes = 0;
+  let seqIdx = 0;
+  const view = sel.uids;
+  for (const meta of metas) {
+    while (seqIdx < view.length && view[seqIdx] < meta.uid) seqIdx++;
+    const seq = seqIdx + 1;
+    let source: MessageSource | undefined;
+    if (plan.needIndex) {
+      const m = await ctx.message(meta.uid);
+      if (!m) {
+        missing = true;
+        continue;
+      }
+      source = m;
+    } else if (plan.needRaw) {
+      const raw = await sel.handle.read(meta.uid);
+      if (!raw) {
+        missing = true;
+        continue;
+      }
+      source = { raw };
+    }
+    const flagsChanged = changed.has(meta.uid);
+    const built = buildFetch(plan, meta, source, flagsChanged, ctx.condstoreActive);
+    if ('error' in built) return unknownCte();
+    ctx.untagged([seq, atom('FETCH'), built.values]);
+    if (plan.flags || flagsChanged) sel.meta.set(meta.uid, meta);
+    bytes += built.bytes;
+    if (++pending >= DRAIN_EVERY || bytes >= DRAIN_BYTES) {
+      pending = 0;
+      bytes = 0;
+      await ctx.drain();
+    }
+  }
+  if (missing) return { status: 'NO', code: 'EXPUNGEISSUED', text: 'Some of the requested messages no longer exist.' };
+  return { status: 'OK', text: 'Fetch completed.' };
+};
+
+/** RFC 3516 4.2: a content transfer encoding the server cannot decode. */
+function unknownCte(): CommandResult {
+  return { status: 'NO', code: 'UNKNOWN-CTE', text: 'Unknown Content-Transfer-Encoding.' };
+}

@@ -1,0 +1,121 @@
+/**
+ * SELECT / EXAMINE (RFC 9051 6.3.2-3) with CONDSTORE and QRESYNC parameters (RFC 7162 3.1.8,
+ * 3.2.5): builds the session's view (sequence numbers ↔ UIDs) and reports the mailbox.
+ */
+import { formatSequenceSet } from '../../protocol/sequence.js';
+import type { SequenceSet } from '../../protocol/ast.js';
+import type { ResponseValue } from '../../protocol/values.js';
+import { StoreError, type MailboxHandle, type MessageMeta } from '../../store/contract.js';
+import type { CommandResult, SelectedMailbox } from '../context.js';
+import type { CommandNamed, ServerSession } from '../session.js';
+import { mailboxValue } from './status.js';
+
+/** The system flags every mailbox supports (RFC 9051 2.3.2). */
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
+/** True when `n` is in a sequence set of numbers (`*` stands for `max`). */
+export function inSequenceSet(n: number, set: SequenceSet, max: number, saved: number[] = []): boolean {
+  if (set.kind === 'saved') return saved.includes(n);
+  for (const r of set.ranges) {
+    let a = r.start === '*' ? max : r.start;
+    let b = r.end === '*' ? max : r.end;
+    if (a > b) [a, b] = [b, a];
+    if (n >= a && n <= b) return true;
+  }
+  return false;
+}
+
+/** The FETCH items of a flag report: (UID n FLAGS (...) MODSEQ (m)). */
+export function flagItems(m: MessageMeta, opts: { uid: boolean; modseq: boolean }): ResponseValue[] {
+  const items: ResponseValue[] = [];
+  if (opts.uid) items.push({ atom: 'UID' }, m.uid);
+  items.push({ atom: 'FLAGS' }, m.flags.map((f) => ({ atom: f })));
+  if (opts.modseq) items.push({ atom: 'MODSEQ' }, [m.modSeq]);
+  return items;
+}
+
+/** SELECT or EXAMINE mailbox [(CONDSTORE) | (QRESYNC (...))]. */
+export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELECT' | 'EXAMINE'>): Promise<CommandResult> {
+  const readOnly = cmd.name === 'EXAMINE';
+  // RFC 7162 3.2.5: the QRESYNC parameter needs ENABLE QRESYNC first.
+  if (cmd.qresync && !ctx.enabled.has('QRESYNC')) return { status: 'BAD', text: 'QRESYNC parameter requires ENABLE QRESYNC.' };
+  const name = ctx.decodeMailbox(cmd.mailbox);
+  // A SELECT, even a failing one, leaves the previous mailbox (RFC 9051 6.3.2).
+  await ctx.setSelected(undefined, { closed: ctx.selected !== undefined });
+
+  let handle: MailboxHandle;
+  try {
+    handle = await ctx.store.open(name);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'NONEXISTENT') {
+      return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${name}` };
+    }
+    throw err;
+  }
+  let selected: SelectedMailbox;
+  let metas: MessageMeta[];
+  let uidNext: number;
+  try {
+    // status() before list(): the view may then hold messages newer than syncedModSeq, which the
+    // next sync sees as unchanged, never the reverse (a message the client is not told about).
+    const status = await handle.status();
+    metas = await handle.list();
+    const lastUid = metas.length ? metas[metas.length - 1]!.uid : 0;
+    uidNext = Math.max(status.uidNext, lastUid + 1);
+    selected = {
+      handle,
+      name,
+      readOnly,
+      uids: metas.map((m) => m.uid),
+      meta: new Map(metas.map((m) => [m.uid, m])),
+      syncedModSeq: status.highestModSeq,
+      savedResult: [],
+    };
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+  if (cmd.condstore || cmd.qresync) ctx.condstoreActive = true;
+
+  const keywords = new Set<string>();
+  for (const m of metas) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+  const flags = [...SYSTEM_FLAGS, ...keywords].map((f) => ({ atom: f }));
+  ctx.untagged([{ atom: 'FLAGS' }, flags]);
+  ctx.untaggedStatus(
+    'OK',
+    readOnly ? 'PERMANENTFLAGS ()' : `PERMANENTFLAGS (${[...SYSTEM_FLAGS, ...keywords, '\\*'].join(' ')})`,
+    readOnly ? 'Read-only mailbox.' : 'Flags permitted.',
+  );
+  ctx.untagged([metas.length, { atom: 'EXISTS' }]);
+  const rev2 = ctx.enabled.has('IMAP4REV2');
+  if (!rev2) {
+    // IMAP4rev1 clients expect RECENT; this server does not track \Recent, so it is always 0.
+    ctx.untagged([0, { atom: 'RECENT' }]);
+    const firstUnseen = metas.findIndex((m) => !m.flags.some((f) => f.toLowerCase() === '\\seen'));
+    if (firstUnseen >= 0) ctx.untaggedStatus('OK', `UNSEEN ${firstUnseen + 1}`, `First unseen.`);
+  }
+  ctx.untaggedStatus('OK', `UIDVALIDITY ${handle.uidValidity}`, 'UIDs valid.');
+  ctx.untaggedStatus('OK', `UIDNEXT ${uidNext}`, 'Predicted next UID.');
+  ctx.untaggedStatus('OK', `HIGHESTMODSEQ ${selected.syncedModSeq}`, 'Highest.');
+  ctx.untaggedStatus('OK', `MAILBOXID (${handle.mailboxId})`, 'Ok.');
+  if (rev2) ctx.untagged([{ atom: 'LIST' }, [], '/', mailboxValue(ctx.encodeMailbox(name))]);
+
+  if (cmd.qresync && cmd.qresync.uidValidity === handle.uidValidity) {
+    const q = cmd.qresync;
+    const changes = await handle.changesSince(q.modSeq);
+    const present = new Set(selected.uids);
+    const vanished = changes.expunged
+      .filter((uid) => !present.has(uid) && uid < uidNext && (!q.knownUids || inSequenceSet(uid, q.knownUids, uidNext - 1)))
+      .sort((a, b) => a - b);
+    if (vanished.length) ctx.untagged([{ atom: 'VANISHED' }, [{ atom: 'EARLIER' }], { atom: formatSequenceSet(vanished) }]);
+    const changed = changes.changed.filter((m) => present.has(m.uid)).sort((a, b) => a.uid - b.uid);
+    const seqs = new Map(selected.uids.map((uid, i) => [uid, i + 1]));
+    for (const m of changed) {
+      const current = selected.meta.get(m.uid) ?? m;
+      ctx.untagged([seqs.get(m.uid)!, { atom: 'FETCH' }, flagItems(current, { uid: true, modseq: true })]);
+    }
+  }
+
+  await ctx.setSelected(selected);
+  return { status: 'OK', code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${cmd.name} completed.` };
+}

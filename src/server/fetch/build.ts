@@ -1,0 +1,214 @@
+/**
+ * Building FETCH responses (RFC 3501 6.4.5 / 7.4.2, RFC 9051, RFC 3516 BINARY, RFC 7162 MODSEQ,
+ * RFC 8474 OBJECTID, RFC 8514 SAVEDATE). A plan is made once per command: which items, in what
+ * order, and what each message needs (metadata only, the raw bytes, or the parsed MIME index),
+ * so FETCH FLAGS never touches message bytes and FETCH BODY.PEEK[] never parses them.
+ */
+import type { FetchItem } from '../../protocol/ast.js';
+import { atom, type ResponseValue } from '../../protocol/values.js';
+import type { MessageMeta } from '../../store/contract.js';
+import { bodyStructure, decodePart, envelope, extractSection, type MessageIndex } from '../../mime/index.js';
+import { flagValues, formatInternalDate, objectId, sectionName } from './format.js';
+
+/** What one FETCH command asks for, prepared once. */
+export interface FetchPlan {
+  /** Items in response order, without duplicates (UID first for UID FETCH). */
+  items: PlannedItem[];
+  /** Some item needs the parsed MIME index. */
+  needIndex: boolean;
+  /** Some item needs the message bytes (implied by needIndex). */
+  needRaw: boolean;
+  /** Some item is a non-PEEK body fetch: \Seen is set implicitly (RFC 3501 6.4.5). */
+  setsSeen: boolean;
+  /** FLAGS is among the items. */
+  flags: boolean;
+  /** MODSEQ is among the items. */
+  modseq: boolean;
+}
+
+/** One item with its response name worked out. */
+export interface PlannedItem {
+  item: FetchItem;
+  /** The response item name: "FLAGS", "BODY[1.TEXT]<0>", "BINARY.SIZE[2]". */
+  name: string;
+}
+
+/** Message data handed to the builder; index only when the plan needs it. */
+export interface MessageSource {
+  raw: Buffer;
+  index?: MessageIndex;
+}
+
+/** Builds the plan: dedupes items by response name, puts UID first for UID FETCH (RFC 3501 6.4.8). */
+export function planFetch(items: readonly FetchItem[], uid: boolean, changedSince: boolean): FetchPlan {
+  const plan: FetchPlan = { items: [], needIndex: false, needRaw: false, setsSeen: false, flags: false, modseq: false };
+  const names = new Set<string>();
+  const add = (item: FetchItem): void => {
+    const name = responseName(item);
+    if ('peek' in item && !item.peek) plan.setsSeen = true;
+    if (item.type === 'RFC822' || item.type === 'RFC822.TEXT') plan.setsSeen = true;
+    if (names.has(name)) return;
+    names.add(name);
+    plan.items.push({ item, name });
+    if (item.type === 'FLAGS') plan.flags = true;
+    if (item.type === 'MODSEQ') plan.modseq = true;
+    switch (item.type) {
+      case 'ENVELOPE':
+      case 'BODYSTRUCTURE':
+      case 'BODY':
+      case 'RFC822.HEADER':
+      case 'RFC822.TEXT':
+      case 'BINARY.SIZE':
+        plan.needIndex = true;
+        break;
+      case 'BODY[]':
+        if (item.section.part.length > 0 || item.section.text !== undefined) plan.needIndex = true;
+        else plan.needRaw = true;
+        break;
+      case 'BINARY[]':
+        if (item.part.length > 0) plan.needIndex = true;
+        else plan.needRaw = true;
+        break;
+      case 'RFC822':
+        plan.needRaw = true;
+        break;
+      default:
+        break;
+    }
+  };
+  if (uid) add({ type: 'UID' });
+  for (const item of items) add(item);
+  // RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ in every response.
+  if (changedSince && !plan.modseq) add({ type: 'MODSEQ' });
+  if (plan.needIndex) plan.needRaw = true;
+  return plan;
+}
+
+/** The name an item has in a FETCH response (partial shows only its origin octet). */
+export function responseName(item: FetchItem): string {
+  switch (item.type) {
+    case 'BODY[]':
+      return `BODY[${sectionName(item.section)}]${item.partial ? `<${item.partial.offset}>` : ''}`;
+    case 'BINARY[]':
+      return `BINARY[${item.part.join('.')}]${item.partial ? `<${item.partial.offset}>` : ''}`;
+    case 'BINARY.SIZE':
+      return `BINARY.SIZE[${item.part.join('.')}]`;
+    default:
+      return item.type;
+  }
+}
+
+/** Result of building one message's FETCH data. */
+export type BuiltFetch = { values: ResponseValue[]; bytes: number } | { error: 'UNKNOWN-CTE' };
+
+/** Applies `<offset.length>` (RFC 3501 6.4.5): past the end gives an empty string. */
+function applyPartial(buf: Buffer, partial: { offset: number; length: number } | undefined): Buffer {
+  if (!partial) return buf;
+  if (partial.offset >= buf.length) return buf.subarray(0, 0);
+  return buf.subarray(partial.offset, partial.offset + partial.length);
+}
+
+/** The whole-message section BODY[] reads from raw bytes, no parse needed. */
+function isWhole(item: FetchItem): boolean {
+  return (item.type === 'BODY[]' && item.section.part.length === 0 && item.section.text === undefined) || (item.type === 'BINARY[]' && item.part.length === 0);
+}
+
+/**
+ * The data items of one message's FETCH response (the parenthesised list). `flagsChanged` appends
+ * FLAGS (and MODSEQ when CONDSTORE is active) for an implicit \Seen the client did not ask about.
+ */
+export function buildFetch(
+  plan: FetchPlan,
+  meta: MessageMeta,
+  source: MessageSource | undefined,
+  flagsChanged: boolean,
+  condstore: boolean,
+): BuiltFetch {
+  const out: ResponseValue[] = [];
+  let bytes = 0;
+  for (const { item, name } of plan.items) {
+    switch (item.type) {
+      case 'UID':
+        out.push(atom('UID'), meta.uid);
+        break;
+      case 'FLAGS':
+        out.push(atom('FLAGS'), flagValues(meta.flags));
+        break;
+      case 'INTERNALDATE':
+        out.push(atom('INTERNALDATE'), formatInternalDate(meta.internalDate));
+        break;
+      case 'RFC822.SIZE':
+        out.push(atom('RFC822.SIZE'), meta.size);
+        break;
+      case 'MODSEQ':
+        out.push(atom('MODSEQ'), [meta.modSeq]);
+        break;
+      case 'EMAILID':
+        out.push(atom('EMAILID'), [objectId(meta.emailId)]);
+        break;
+      case 'THREADID':
+        out.push(atom('THREADID'), meta.threadId ? [objectId(meta.threadId)] : null);
+        break;
+      case 'SAVEDATE':
+        out.push(atom('SAVEDATE'), meta.saveDate ? formatInternalDate(meta.saveDate) : null);
+        break;
+      case 'ENVELOPE':
+        out.push(atom('ENVELOPE'), envelope(source!.raw, source!.index!));
+        break;
+      case 'BODYSTRUCTURE':
+        out.push(atom('BODYSTRUCTURE'), bodyStructure(source!.raw, source!.index!, true));
+        break;
+      case 'BODY':
+        out.push(atom('BODY'), bodyStructure(source!.raw, source!.index!, false));
+        break;
+      case 'RFC822':
+        out.push(atom('RFC822'), { literal: source!.raw });
+        bytes += source!.raw.length;
+        break;
+      case 'RFC822.HEADER':
+      case 'RFC822.TEXT': {
+        const text = item.type === 'RFC822.HEADER' ? 'HEADER' : 'TEXT';
+        const data = extractSection(source!.raw, source!.index!, { part: [], text }) ?? Buffer.alloc(0);
+        out.push(atom(item.type), { literal: data });
+        bytes += data.length;
+        break;
+      }
+      case 'BODY[]': {
+        const data = isWhole(item) ? source!.raw : extractSection(source!.raw, source!.index!, item.section);
+        if (data === null) {
+          // A part that does not exist reads as NIL, as in Dovecot.
+          out.push(atom(name), null);
+        } else {
+          const slice = applyPartial(data, item.partial);
+          out.push(atom(name), { literal: slice });
+          bytes += slice.length;
+        }
+        break;
+      }
+      case 'BINARY[]': {
+        const data = isWhole(item) ? source!.raw : decodePart(source!.raw, source!.index!, item.part);
+        if (data === 'UNKNOWN-CTE') return { error: 'UNKNOWN-CTE' };
+        if (data === null) {
+          out.push(atom(name), null);
+        } else {
+          const slice = applyPartial(data, item.partial);
+          // RFC 3516 4.3: data holding NUL must go as a binary literal ~{n}.
+          out.push(atom(name), { literal: slice, binary: slice.indexOf(0) >= 0 });
+          bytes += slice.length;
+        }
+        break;
+      }
+      case 'BINARY.SIZE': {
+        const data = item.part.length === 0 ? source!.raw : decodePart(source!.raw, source!.index!, item.part);
+        if (data === 'UNKNOWN-CTE') return { error: 'UNKNOWN-CTE' };
+        out.push(atom(name), data === null ? 0 : data.length);
+        break;
+      }
+    }
+  }
+  if (flagsChanged) {
+    if (!plan.flags) out.push(atom('FLAGS'), flagValues(meta.flags));
+    if (condstore && !plan.modseq) out.push(atom('MODSEQ'), [meta.modSeq]);
+  }
+  return { values: out, bytes };
+}

@@ -1,0 +1,262 @@
+/**
+ * SEARCH key evaluation (RFC 3501 6.4.4, RFC 9051 6.4.4, RFC 7162 MODSEQ, RFC 5032 OLDER/YOUNGER,
+ * RFC 5182 `$`, RFC 8474 EMAILID/THREADID, RFC 8514 SAVEDATE). Each message is first judged on
+ * metadata alone with three-valued logic; only when the answer still depends on a header, body or
+ * sent-date key is the message read and parsed, so `UNSEEN` or `UID 1:100 BODY x` touch few bytes.
+ */
+import type { SearchKey } from '../../protocol/ast.js';
+import type { MessageMeta } from '../../store/contract.js';
+import { bodyText, extractSection, headerValues, type MessageIndex } from '../../mime/index.js';
+import type { SelectedMailbox, SessionContext } from '../context.js';
+import { dayAtOffset, localDay, parseHeaderDate, searchDay, type HeaderDate } from './dates.js';
+import { contains, fold, unfoldHeader } from './text.js';
+
+/** What a search found: UIDs in ascending order, and the highest MODSEQ among them when a MODSEQ key was used. */
+export interface SearchResult {
+  uids: number[];
+  /** Metadata of the matches, same order as uids. */
+  metas: MessageMeta[];
+  /** Set when the criteria held a MODSEQ key (RFC 7162 3.1.5); 0n for an empty result. */
+  highestModSeq?: bigint;
+}
+
+/** Options for evaluation; `now` (ms) fixes the clock for OLDER/YOUNGER. */
+export interface SearchOptions {
+  now?: number;
+}
+
+/** Messages between yields to the event loop while scanning contents. */
+const YIELD_EVERY = 256;
+
+/** Parsed content of one message, folded lazily per need. */
+class Content {
+  private headers = new Map<string, string[]>();
+  private allHeaders: string | undefined;
+  private body: string | undefined;
+  private date: HeaderDate | null | undefined;
+
+  constructor(
+    private readonly raw: Buffer,
+    private readonly index: MessageIndex,
+  ) {}
+
+  header(name: string): string[] {
+    const key = name.toLowerCase();
+    let v = this.headers.get(key);
+    if (v === undefined) {
+      v = headerValues(this.raw, this.index, key).map(fold);
+      this.headers.set(key, v);
+    }
+    return v;
+  }
+
+  /** Every header field as text (TEXT key), decoded where the MIME layer decodes and unfolded otherwise. */
+  headerText(): string {
+    if (this.allHeaders === undefined) {
+      const raw = extractSection(this.raw, this.index, { part: [], text: 'HEADER' });
+      this.allHeaders = fold(raw ? unfoldHeader(raw) : '');
+    }
+    return this.allHeaders;
+  }
+
+  bodyText(): string {
+    if (this.body === undefined) this.body = fold(bodyText(this.raw, this.index));
+    return this.body;
+  }
+
+  sentDate(): HeaderDate | null {
+    if (this.date === undefined) {
+      const v = headerValues(this.raw, this.index, 'date');
+      this.date = v.length > 0 ? parseHeaderDate(v[0]) : null;
+    }
+    return this.date;
+  }
+}
+
+/** Per-search data computed once: resolved sets, day numbers, folded needles. */
+class Prepared {
+  readonly sets = new Map<SearchKey, Set<number>>();
+  readonly days = new Map<SearchKey, number>();
+  readonly needles = new Map<SearchKey, string>();
+  usesModSeq = false;
+  needsContent = false;
+
+  constructor(
+    ctx: SessionContext,
+    key: SearchKey,
+    readonly now: number,
+  ) {
+    this.walk(ctx, key);
+  }
+
+  private walk(ctx: SessionContext, key: SearchKey): void {
+    switch (key.type) {
+      case 'and':
+        for (const k of key.keys) this.walk(ctx, k);
+        break;
+      case 'or':
+        this.walk(ctx, key.left);
+        this.walk(ctx, key.right);
+        break;
+      case 'not':
+        this.walk(ctx, key.key);
+        break;
+      case 'seq':
+      case 'uid':
+        // `$` is a UID set whatever key names it (RFC 5182 2.1); resolve() maps it.
+        this.sets.set(key, new Set(ctx.resolve(key.set, key.type === 'uid' || key.set.kind === 'saved')));
+        break;
+      case 'date':
+        this.days.set(key, searchDay(key.date));
+        if (key.field === 'sent') this.needsContent = true;
+        break;
+      case 'header':
+      case 'body':
+      case 'text':
+        this.needles.set(key, fold(key.value));
+        this.needsContent = true;
+        break;
+      case 'modseq':
+        this.usesModSeq = true;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Three-valued result: undefined means "depends on message content". */
+type Tri = boolean | undefined;
+
+function hasFlag(flags: readonly string[], wanted: string): boolean {
+  for (const f of flags) if (f.length === wanted.length && f.toUpperCase() === wanted) return true;
+  return false;
+}
+
+function compareDay(day: number, op: 'before' | 'on' | 'since', key: number): boolean {
+  if (op === 'before') return day < key;
+  if (op === 'on') return day === key;
+  return day >= key;
+}
+
+/** Evaluates a key on metadata; content keys answer from `content` or are undefined without it. */
+function evaluate(key: SearchKey, m: MessageMeta, p: Prepared, content: Content | undefined): Tri {
+  switch (key.type) {
+    case 'all':
+      return true;
+    case 'and': {
+      let result: Tri = true;
+      for (const k of key.keys) {
+        const r = evaluate(k, m, p, content);
+        if (r === false) return false;
+        if (r === undefined) result = undefined;
+      }
+      return result;
+    }
+    case 'or': {
+      const l = evaluate(key.left, m, p, content);
+      if (l === true) return true;
+      const r = evaluate(key.right, m, p, content);
+      if (r === true) return true;
+      return l === false && r === false ? false : undefined;
+    }
+    case 'not': {
+      const r = evaluate(key.key, m, p, content);
+      return r === undefined ? undefined : !r;
+    }
+    case 'flag': {
+      const wanted = key.flag.toUpperCase();
+      // \Recent is not tracked by the stores: no message is recent in this server's sessions.
+      const has = wanted === '\\RECENT' ? false : hasFlag(m.flags, wanted);
+      return has === key.set;
+    }
+    case 'seq':
+    case 'uid':
+      return p.sets.get(key)?.has(m.uid) ?? false;
+    case 'date': {
+      const want = p.days.get(key) ?? NaN;
+      if (Number.isNaN(want)) return false;
+      if (key.field === 'internal') return compareDay(localDay(m.internalDate), key.op, want);
+      if (key.field === 'saved') return m.saveDate ? compareDay(localDay(m.saveDate), key.op, want) : false;
+      if (!content) return undefined;
+      const sent = content.sentDate();
+      // No readable Date header: the internal date stands in, as RFC 5256 does for SORT.
+      const day = sent ? dayAtOffset(sent.utcMs, sent.offsetMinutes) : localDay(m.internalDate);
+      return compareDay(day, key.op, want);
+    }
+    case 'size':
+      return key.op === 'larger' ? m.size > key.value : m.size < key.value;
+    case 'header': {
+      if (!content) return undefined;
+      const values = content.header(key.field);
+      if (values.length === 0) return false;
+      const needle = p.needles.get(key) ?? '';
+      for (const v of values) if (contains(v, needle)) return true;
+      return false;
+    }
+    case 'body':
+      if (!content) return undefined;
+      return contains(content.bodyText(), p.needles.get(key) ?? '');
+    case 'text': {
+      if (!content) return undefined;
+      const needle = p.needles.get(key) ?? '';
+      return contains(content.headerText(), needle) || contains(content.bodyText(), needle);
+    }
+    case 'modseq':
+      return m.modSeq >= key.modseq;
+    case 'older':
+      return m.internalDate.getTime() <= p.now - key.seconds * 1000;
+    case 'younger':
+      return m.internalDate.getTime() >= p.now - key.seconds * 1000;
+    case 'savedatesupported':
+      return true;
+    case 'emailid':
+      return m.emailId === key.id;
+    case 'threadid':
+      return m.threadId === key.id;
+  }
+}
+
+/**
+ * Current metadata of every message in the view, in sequence order; a message another session
+ * expunged keeps the metadata the client last saw (it still has a sequence number).
+ */
+export async function viewMetadata(sel: SelectedMailbox): Promise<MessageMeta[]> {
+  const fresh = await sel.handle.get(sel.uids);
+  if (fresh.length === sel.uids.length) return fresh;
+  const out: MessageMeta[] = [];
+  let f = 0;
+  for (const uid of sel.uids) {
+    while (f < fresh.length && fresh[f].uid < uid) f++;
+    const m = f < fresh.length && fresh[f].uid === uid ? fresh[f] : sel.meta.get(uid);
+    if (m !== undefined) out.push(m);
+  }
+  return out;
+}
+
+/** Runs a search over the selected view: matching UIDs ascending (and MODSEQ when asked). */
+export async function searchMessages(ctx: SessionContext, key: SearchKey, opts: SearchOptions = {}): Promise<SearchResult> {
+  const sel = ctx.selected;
+  if (!sel) return { uids: [], metas: [] };
+  const p = new Prepared(ctx, key, opts.now ?? Date.now());
+  const metas = await viewMetadata(sel);
+  const uids: number[] = [];
+  const found: MessageMeta[] = [];
+  let highest = 0n;
+  let scanned = 0;
+  for (const m of metas) {
+    let r = evaluate(key, m, p, undefined);
+    if (r === undefined) {
+      const msg = await ctx.message(m.uid);
+      // An expunged message's bytes are gone: it cannot match a content key.
+      r = msg ? evaluate(key, m, p, new Content(msg.raw, msg.index)) === true : false;
+      if (++scanned % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (r) {
+      uids.push(m.uid);
+      found.push(m);
+      if (m.modSeq > highest) highest = m.modSeq;
+    }
+  }
+  return p.usesModSeq ? { uids, metas: found, highestModSeq: highest } : { uids, metas: found };
+}

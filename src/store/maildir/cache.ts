@@ -1,0 +1,227 @@
+/**
+ * imapkit's own per-folder state next to the Maildir files (never Dovecot's index files): an SQLite
+ * database `imapkit-cache.sqlite` holding, per UID, what the last sync saw (file name, flags, sizes,
+ * INTERNALDATE), the MODSEQ of its last change, tombstones of expunged UIDs for QRESYNC, and an
+ * optional blob per message (the MIME index). It is a cache: every sync compares it with the files
+ * and the files win; a missing or unreadable database is simply rebuilt (MODSEQs then restart).
+ * Several processes may share it; changes happen inside IMMEDIATE transactions.
+ */
+import Database from 'better-sqlite3';
+import { promises as fs } from 'node:fs';
+import { isErr } from './fsutil.js';
+
+/** One message as last synced. */
+export interface CacheRow {
+  uid: number;
+  base: string;
+  /** Current file name relative to the folder: "cur/<name>" or "new/<name>". */
+  name: string;
+  /** Flags, space separated, as they were resolved from the name. */
+  flags: string;
+  modseq: bigint;
+  /** RFC822.SIZE (CRLF size). */
+  size: number;
+  /** INTERNALDATE (file mtime), ms. */
+  mtime: number;
+  /** SAVEDATE, ms. */
+  savedate: number;
+  /** Message GUID: the uidlist G field when present, else the base name. */
+  guid: string;
+}
+
+const SCHEMA_VERSION = '1';
+
+/** The cache database of one folder. */
+export class FolderCache {
+  private readonly db: Database.Database;
+  private readonly stmts: {
+    all: Database.Statement;
+    since: Database.Statement;
+    get: Database.Statement;
+    upsert: Database.Statement;
+    del: Database.Statement;
+    gone: Database.Statement;
+    goneSince: Database.Statement;
+    getMeta: Database.Statement;
+    setMeta: Database.Statement;
+    getAux: Database.Statement;
+    setAux: Database.Statement;
+  };
+  /** True when the database lives only in memory (the file could not be used). */
+  readonly inMemory: boolean;
+
+  private constructor(db: Database.Database, inMemory: boolean) {
+    this.db = db;
+    this.inMemory = inMemory;
+    db.defaultSafeIntegers(true);
+    this.stmts = {
+      all: db.prepare('SELECT uid, base, name, flags, modseq, size, mtime, savedate, guid FROM msg ORDER BY uid'),
+      since: db.prepare('SELECT uid, base, name, flags, modseq, size, mtime, savedate, guid FROM msg WHERE modseq > ? ORDER BY uid'),
+      get: db.prepare('SELECT uid, base, name, flags, modseq, size, mtime, savedate, guid FROM msg WHERE uid = ?'),
+      upsert: db.prepare(
+        'INSERT INTO msg (uid, base, name, flags, modseq, size, mtime, savedate, guid, aux) VALUES (@uid, @base, @name, @flags, @modseq, @size, @mtime, @savedate, @guid, NULL) ' +
+          'ON CONFLICT(uid) DO UPDATE SET aux = CASE WHEN msg.base = excluded.base THEN msg.aux ELSE NULL END, base = excluded.base, name = excluded.name, flags = excluded.flags, ' +
+          'modseq = excluded.modseq, size = excluded.size, mtime = excluded.mtime, savedate = excluded.savedate, guid = excluded.guid',
+      ),
+      del: db.prepare('DELETE FROM msg WHERE uid = ?'),
+      gone: db.prepare('INSERT OR REPLACE INTO gone (uid, modseq) VALUES (?, ?)'),
+      goneSince: db.prepare('SELECT uid FROM gone WHERE modseq > ? ORDER BY uid'),
+      getMeta: db.prepare('SELECT v FROM meta WHERE k = ?'),
+      setMeta: db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)'),
+      getAux: db.prepare('SELECT aux FROM msg WHERE uid = ? AND base = ?'),
+      setAux: db.prepare('UPDATE msg SET aux = ? WHERE uid = ? AND base = ?'),
+    };
+  }
+
+  /** Open (or create) the database at `file`; falls back to memory when the file is unusable. */
+  static async open(file: string | null, onProblem?: (msg: string) => void): Promise<FolderCache> {
+    if (file !== null) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          const db = new Database(file, { timeout: 15_000 });
+          try {
+            FolderCache.init(db);
+            return new FolderCache(db, false);
+          } catch (err) {
+            db.close();
+            throw err;
+          }
+        } catch (err) {
+          if (isErr(err, 'SQLITE_BUSY', 'SQLITE_LOCKED')) throw err;
+          onProblem?.(`cache ${file} unusable (${(err as Error).message}); ${attempt === 0 ? 'rebuilding it' : 'keeping it in memory'}`);
+          if (attempt === 0) {
+            // A corrupt cache is just rebuilt from the files.
+            for (const suffix of ['', '-wal', '-shm']) await fs.unlink(file + suffix).catch(() => undefined);
+          }
+        }
+      }
+    }
+    const db = new Database(':memory:');
+    FolderCache.init(db);
+    return new FolderCache(db, true);
+  }
+
+  private static init(db: Database.Database): void {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS msg (
+        uid INTEGER PRIMARY KEY, base TEXT NOT NULL, name TEXT NOT NULL, flags TEXT NOT NULL,
+        modseq INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, savedate INTEGER NOT NULL,
+        guid TEXT NOT NULL, aux BLOB);
+      CREATE TABLE IF NOT EXISTS gone (uid INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);
+    `);
+    const v = db.prepare("SELECT v FROM meta WHERE k = 'schema'").get() as { v: string } | undefined;
+    if (!v) db.prepare("INSERT INTO meta (k, v) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+    else if (v.v !== SCHEMA_VERSION) throw new Error(`cache schema ${v.v}, expected ${SCHEMA_VERSION}`);
+  }
+
+  /** Run fn in an IMMEDIATE transaction (one writer across processes). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** A meta value. */
+  meta(key: string): string | undefined {
+    const row = this.stmts.getMeta.get(key) as { v: string } | undefined;
+    return row?.v;
+  }
+
+  /** Set a meta value. */
+  setMeta(key: string, value: string): void {
+    this.stmts.setMeta.run(key, value);
+  }
+
+  /** HIGHESTMODSEQ recorded. */
+  highestModSeq(): bigint {
+    return BigInt(this.meta('hms') ?? '1');
+  }
+
+  /** Take the next MODSEQ (inside a transaction). */
+  nextModSeq(): bigint {
+    const next = this.highestModSeq() + 1n;
+    this.setMeta('hms', next.toString());
+    return next;
+  }
+
+  /** Forget everything about messages (UIDVALIDITY changed); MODSEQs keep growing. */
+  reset(uidValidity: number): void {
+    this.db.exec('DELETE FROM msg; DELETE FROM gone;');
+    this.setMeta('uidvalidity', String(uidValidity));
+  }
+
+  /** Every row, ascending by UID. */
+  all(): CacheRow[] {
+    return (this.stmts.all.all() as RawRow[]).map(toRow);
+  }
+
+  /** Rows whose MODSEQ is above `since`. */
+  changedSince(since: bigint): CacheRow[] {
+    return (this.stmts.since.all(since) as RawRow[]).map(toRow);
+  }
+
+  /** One row. */
+  get(uid: number): CacheRow | undefined {
+    const r = this.stmts.get.get(uid) as RawRow | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  /** Insert or replace a row (the blob stays only while the base name is unchanged). */
+  put(row: CacheRow): void {
+    this.stmts.upsert.run({ ...row, modseq: row.modseq, size: row.size, mtime: Math.round(row.mtime), savedate: Math.round(row.savedate) });
+  }
+
+  /** Remove a row and remember the expunge at `modseq`. */
+  remove(uid: number, modseq: bigint): void {
+    this.stmts.del.run(uid);
+    this.stmts.gone.run(uid, modseq);
+  }
+
+  /** UIDs expunged with MODSEQ > since. */
+  goneSince(since: bigint): number[] {
+    return (this.stmts.goneSince.all(since) as Array<{ uid: bigint }>).map((r) => Number(r.uid));
+  }
+
+  /** The per-message blob, if one was stored for this UID and base. */
+  aux(uid: number, base: string): Buffer | null {
+    const r = this.stmts.getAux.get(uid, base) as { aux: Buffer | null } | undefined;
+    return r?.aux ?? null;
+  }
+
+  /** Store the per-message blob. */
+  setAux(uid: number, base: string, data: Buffer): void {
+    this.stmts.setAux.run(data, uid, base);
+  }
+
+  /** Close the database. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface RawRow {
+  uid: bigint;
+  base: string;
+  name: string;
+  flags: string;
+  modseq: bigint;
+  size: bigint;
+  mtime: bigint;
+  savedate: bigint;
+  guid: string;
+}
+
+function toRow(r: RawRow): CacheRow {
+  return {
+    uid: Number(r.uid),
+    base: r.base,
+    name: r.name,
+    flags: r.flags,
+    modseq: r.modseq,
+    size: Number(r.size),
+    mtime: Number(r.mtime),
+    savedate: Number(r.savedate),
+    guid: r.guid,
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Maildir file names: `<unique>[,S=<size>][,W=<vsize>][:2,<flags>]`. The base (everything before
+ * ':') names the message for life; the info part after `:2,` holds flag letters in ASCII order:
+ * D \Draft, F \Flagged, P passed, R \Answered, S \Seen, T \Deleted, and a-z keywords whose names
+ * live in dovecot-keywords. Letters we don't understand are kept when we rewrite the flags.
+ */
+import os from 'node:os';
+
+/** System flags and their Maildir letters. */
+export const SYSTEM_FLAG_LETTERS: ReadonlyArray<readonly [string, string]> = [
+  ['\\Draft', 'D'],
+  ['\\Flagged', 'F'],
+  ['\\Answered', 'R'],
+  ['\\Seen', 'S'],
+  ['\\Deleted', 'T'],
+];
+const LETTER_TO_FLAG = new Map(SYSTEM_FLAG_LETTERS.map(([f, l]) => [l, f]));
+const FLAG_TO_LETTER = new Map(SYSTEM_FLAG_LETTERS.map(([f, l]) => [f.toLowerCase(), l]));
+
+/** A parsed file name. */
+export interface ParsedName {
+  /** The part before ':' (the uidlist key). */
+  base: string;
+  /** Flag letters after `:2,`, or '' when the name has no (version 2) info. */
+  letters: string;
+  /** True when the name carries a `:2,` info part. */
+  hasInfo: boolean;
+  /** S= size from the base (file size in bytes), if present. */
+  fileSize?: number;
+  /** W= size from the base (size with CRLF line ends, i.e. RFC822.SIZE), if present. */
+  vsize?: number;
+}
+
+/** Split a Maildir file name into base, flag letters and the S=/W= sizes. */
+export function parseName(name: string): ParsedName {
+  const colon = name.indexOf(':');
+  const base = colon < 0 ? name : name.slice(0, colon);
+  let letters = '';
+  let hasInfo = false;
+  if (colon >= 0) {
+    const info = name.slice(colon + 1);
+    if (info.startsWith('2,')) {
+      hasInfo = true;
+      letters = info.slice(2);
+    }
+  }
+  const out: ParsedName = { base, letters, hasInfo };
+  // Extra fields follow the unique part, separated by ','.
+  const parts = base.split(',');
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i] ?? '';
+    const m = /^([SW])=(\d+)$/.exec(p);
+    if (!m) continue;
+    if (m[1] === 'S') out.fileSize = Number(m[2]);
+    else out.vsize = Number(m[2]);
+  }
+  return out;
+}
+
+/** IMAP flags of a letter string, given the keyword table (index 0 = 'a'). Unknown keyword letters are skipped. */
+export function lettersToFlags(letters: string, keywords: ReadonlyArray<string | undefined>): string[] {
+  const flags: string[] = [];
+  for (const ch of letters) {
+    const sys = LETTER_TO_FLAG.get(ch);
+    if (sys) {
+      if (!flags.includes(sys)) flags.push(sys);
+      continue;
+    }
+    if (ch >= 'a' && ch <= 'z') {
+      const kw = keywords[ch.charCodeAt(0) - 97];
+      if (kw && !flags.includes(kw)) flags.push(kw);
+    }
+  }
+  return flags;
+}
+
+/** Letters we keep untouched when rewriting flags: anything not a system flag letter nor a-z (e.g. P). */
+export function preservedLetters(letters: string): string {
+  let out = '';
+  for (const ch of letters) if (!LETTER_TO_FLAG.has(ch) && !(ch >= 'a' && ch <= 'z') && !out.includes(ch)) out += ch;
+  return out;
+}
+
+/** The Maildir letter of a system flag (case-insensitive), or undefined for keywords. */
+export function systemLetter(flag: string): string | undefined {
+  return FLAG_TO_LETTER.get(flag.toLowerCase());
+}
+
+/** Sort letters in ASCII order without duplicates, as the Maildir spec requires. */
+export function sortLetters(letters: string): string {
+  return [...new Set(letters)].sort().join('');
+}
+
+/** Full file name from a base and letters; `inNew` names have no info part. */
+export function buildName(base: string, letters: string, inNew: boolean): string {
+  return inNew ? base : `${base}:2,${sortLetters(letters)}`;
+}
+
+// Maildir's unique part: time, then M<microseconds>P<pid>Q<counter>, then the host with '/' and ':' escaped.
+const host = os.hostname().replace(/\//g, '\\057').replace(/:/g, '\\072').replace(/,/g, '\\054') || 'localhost';
+let counter = 0;
+
+/** A new base name `<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>,W=<vsize>`. */
+export function newBaseName(fileSize: number, vsize: number, now = Date.now()): string {
+  counter = (counter + 1) % 1_000_000_000;
+  const hr = process.hrtime.bigint();
+  const usec = Number(hr / 1000n) % 1_000_000;
+  return `${Math.floor(now / 1000)}.M${usec}P${process.pid}Q${counter}.${host},S=${fileSize},W=${vsize}`;
+}
+
+/** Size of the bytes once every bare LF became CRLF (what IMAP reports as RFC822.SIZE). */
+export function crlfSize(data: Buffer): number {
+  let extra = 0;
+  let i = data.indexOf(10);
+  while (i >= 0) {
+    if (i === 0 || data[i - 1] !== 13) extra++;
+    i = data.indexOf(10, i + 1);
+  }
+  return data.length + extra;
+}
+
+/** The bytes with every bare LF turned into CRLF (Dovecot stores LF-only files and serves them so). */
+export function toCrlf(data: Buffer): Buffer {
+  const size = crlfSize(data);
+  if (size === data.length) return data;
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  let start = 0;
+  let i = data.indexOf(10);
+  while (i >= 0) {
+    if (i === 0 || data[i - 1] !== 13) {
+      o += data.copy(out, o, start, i);
+      out[o++] = 13;
+      start = i;
+    }
+    i = data.indexOf(10, i + 1);
+  }
+  data.copy(out, o, start);
+  return out;
+}
