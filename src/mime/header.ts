@@ -25,7 +25,7 @@ export function fieldValue(raw: Buffer, f: HeaderField): string {
   // a whitespace-only first line loses just one byte
   if (p === lineEnd && lineEnd > s) p = s + 1;
   s = p;
-  const text = raw.latin1Slice(s, e);
+  const text = raw.toString('latin1', s, e);
   if (text.indexOf('\n') < 0) return text;
   return text.replace(/\r?\n/g, '\n');
 }

@@ -226,7 +226,7 @@ class Indexer {
           nameEnd = lineEnd > at && raw[lineEnd - 1] === 0x0d && lfAt >= 0 ? lineEnd - 1 : lineEnd;
           valueStart = lineEnd;
         }
-        field = { name: raw.latin1Slice(at, nameEnd), start: at, valueStart, end: next };
+        field = { name: raw.toString('latin1', at, nameEnd), start: at, valueStart, end: next };
         fields.push(field);
       }
       prevEol = lfAt < 0 ? 0 : lfAt > at && raw[lfAt - 1] === 0x0d ? 2 : 1;

@@ -69,7 +69,7 @@ function section(r: Reader): Section {
   let wantText = true;
   if (isDigit(r.peek())) wantText = sectionPart(r, sec.part);
   if (wantText) {
-    const word = r.take(SECTION_CHARS).toUpperCase();
+    const word = r.takeUpper(SECTION_CHARS);
     const text = SECTION_TEXT[word];
     if (text === undefined || (text === 'MIME' && sec.part.length === 0)) {
       r.fail(`Invalid section ${word.length > 30 ? word.slice(0, 30) : word}`);
@@ -140,10 +140,10 @@ function fetchAtt(r: Reader, name: string): FetchItem {
 }
 
 function attName(r: Reader): string {
-  const name = r.take(FETCHNAME);
+  const name = r.takeUpper(FETCHNAME);
   if (name.length === 0) r.fail(r.atEnd() ? 'Missing argument: fetch items' : 'Expected fetch item');
   r.count();
-  return name.toUpperCase();
+  return name;
 }
 
 /** The fetch items: a macro, one item, or a parenthesised list. */

@@ -187,6 +187,10 @@ export class CommandParser {
       if (this.inHead >= this.input.length) {
         this.input = [];
         this.inHead = 0;
+      } else if (this.inHead >= 64 && this.inHead * 2 >= this.input.length) {
+        // A caller that pushes faster than it drains must not keep consumed chunks alive.
+        this.input = this.input.slice(this.inHead);
+        this.inHead = 0;
       }
     }
   }
@@ -263,7 +267,8 @@ export class CommandParser {
     if (this.lineMode) this.emitError('*', undefined, 'Line too long', 'TOOBIG');
     else {
       const first = this.parts[0];
-      const { tag, name } = headInfo(Buffer.isBuffer(first) ? first.subarray(0, 1024) : this.lineHead(rest));
+      // The same number of head bytes however the line was chunked: at least max + 1 were seen.
+      const { tag, name } = headInfo(Buffer.isBuffer(first) ? first.subarray(0, 1024) : this.lineHead(rest, Math.min(1024, this.maxLine() + 1)));
       // Named after the binding limit, so the text does not depend on where the chunks were cut.
       const overCommand = this.limits.maxCommandSize - this.cmdBytes < this.limits.maxLineLength;
       this.emitError(tag, name, overCommand ? 'Command too long' : 'Line too long', 'TOOBIG');
@@ -277,15 +282,15 @@ export class CommandParser {
   }
 
   // The first bytes of the current line (enough for tag and command name).
-  private lineHead(rest: Buffer): Buffer {
+  private lineHead(rest: Buffer, size: number): Buffer {
     const acc: Buffer[] = [];
     let n = 0;
     for (const p of [...this.pieces, rest]) {
-      if (n >= 1024) break;
+      if (n >= size) break;
       acc.push(p);
       n += p.length;
     }
-    return Buffer.concat(acc).subarray(0, 1024);
+    return Buffer.concat(acc).subarray(0, size);
   }
 
   private keepTail(b: Buffer): void {
@@ -351,7 +356,9 @@ export class CommandParser {
     this.litRemaining -= take;
     if (this.litRemaining === 0 && this.litPieces.length === 0) {
       // Copied so that the command does not pin the whole input chunk.
-      this.parts.push({ literal: Buffer.from(piece), binary: this.litBinary });
+      const copy = Buffer.allocUnsafe(take);
+      piece.copy(copy);
+      this.parts.push({ literal: copy, binary: this.litBinary });
       this.cmdBytes += take;
       this.state = S_LINE;
       return;

@@ -89,6 +89,21 @@ const HEADER_KEYS: Record<string, string> = { BCC: 'bcc', CC: 'cc', FROM: 'from'
 
 const OBJECTID_RE = /^[A-Za-z0-9_-]{1,255}$/;
 
+/** How each search key word is read: one Map lookup instead of a chain of string comparisons. */
+type KeyDef =
+  | { kind: 'flag'; flag: string; set: boolean }
+  | { kind: 'date'; field: 'internal' | 'sent' | 'saved'; op: 'before' | 'on' | 'since' }
+  | { kind: 'header'; field: string }
+  | { kind: 'other' };
+
+const KEYS = new Map<string, KeyDef>();
+for (const [word, [flag, set]] of Object.entries(FLAG_KEYS)) KEYS.set(word, { kind: 'flag', flag, set });
+for (const [word, [field, op]] of Object.entries(DATE_KEYS)) KEYS.set(word, { kind: 'date', field, op });
+for (const [word, field] of Object.entries(HEADER_KEYS)) KEYS.set(word, { kind: 'header', field });
+for (const word of ['ALL', 'NEW', 'KEYWORD', 'UNKEYWORD', 'BODY', 'TEXT', 'HEADER', 'LARGER', 'SMALLER', 'UID', 'NOT', 'OR', 'MODSEQ', 'OLDER', 'YOUNGER', 'SAVEDATESUPPORTED', 'EMAILID', 'THREADID']) {
+  KEYS.set(word, { kind: 'other' });
+}
+
 class SearchParser {
   constructor(
     private readonly r: Reader,
@@ -116,17 +131,16 @@ class SearchParser {
     }
     if ((c >= 0x30 && c <= 0x39) || c === 0x2a || c === 0x24) return { type: 'seq', set: r.sequenceSet() };
     const word = r.keyword('search key');
-    const flag = FLAG_KEYS[word];
-    if (flag) return { type: 'flag', flag: flag[0], set: flag[1] };
-    const date = DATE_KEYS[word];
-    if (date) {
+    const def = KEYS.get(word);
+    if (def === undefined) r.fail(`Unknown search key ${word.length > 30 ? word.slice(0, 30) : word}`);
+    if (def.kind === 'flag') return { type: 'flag', flag: def.flag, set: def.set };
+    if (def.kind === 'date') {
       r.sp('date');
-      return { type: 'date', field: date[0], op: date[1], date: readDate(r, 'date') };
+      return { type: 'date', field: def.field, op: def.op, date: readDate(r, 'date') };
     }
-    const header = HEADER_KEYS[word];
-    if (header) {
+    if (def.kind === 'header') {
       r.sp(`${word} value`);
-      return { type: 'header', field: header, value: this.text(`${word} value`) };
+      return { type: 'header', field: def.field, value: this.text(`${word} value`) };
     }
     switch (word) {
       case 'ALL':

@@ -21,50 +21,61 @@ const MAX_NZ = 4294967295;
 // Position shared by the helpers below, so that number parsing returns no tuples (hot path).
 let at = 0;
 
-function readSeqNumber(text: string): SeqNumber {
-  const c = text.charCodeAt(at);
+function syntax(bytes: Uint8Array, start: number, end: number, what: string): never {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, Math.min(end - start, 40)).toString('latin1');
+  throw new ProtocolSyntaxError(`${what}: ${text}${end - start > 40 ? '...' : ''}`);
+}
+
+function readSeqNumber(bytes: Uint8Array, start: number, end: number): SeqNumber {
+  const c = at < end ? bytes[at]! : -1;
   if (c === 42 /* * */) {
     at++;
     return '*';
   }
   // nz-number = digit-nz *DIGIT: no zero, no leading zeros.
-  if (c < 49 || c > 57) throw new ProtocolSyntaxError(`Invalid sequence set: ${clip(text)}`);
+  if (c < 49 || c > 57) syntax(bytes, start, end, 'Invalid sequence set');
   let n = c - 48;
   at++;
-  for (;;) {
-    const d = text.charCodeAt(at);
-    if (d < 48 || d > 57 || Number.isNaN(d)) break;
+  while (at < end) {
+    const d = bytes[at]!;
+    if (d < 48 || d > 57) break;
     n = n * 10 + (d - 48);
-    if (n > MAX_NZ) throw new ProtocolSyntaxError(`Sequence number out of range: ${clip(text)}`);
+    if (n > MAX_NZ) syntax(bytes, start, end, 'Sequence number out of range');
     at++;
   }
   return n;
 }
 
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+/** Parse a sequence set from bytes [start, end) (the parser's hot path); throws ProtocolSyntaxError. */
+export function parseSequenceBytes(bytes: Uint8Array, start: number, end: number): SequenceSet {
+  if (end - start === 1 && bytes[start] === 36 /* $ */) return { kind: 'saved' };
+  if (end <= start) throw new ProtocolSyntaxError('Empty sequence set');
+  const ranges: SeqRange[] = [];
+  at = start;
+  for (;;) {
+    const first = readSeqNumber(bytes, start, end);
+    let last = first;
+    if (at < end && bytes[at] === 58 /* : */) {
+      at++;
+      last = readSeqNumber(bytes, start, end);
+    }
+    ranges.push({ start: first, end: last });
+    if (at === end) break;
+    if (bytes[at] !== 44 /* , */) syntax(bytes, start, end, 'Invalid sequence set');
+    at++;
+  }
+  return { kind: 'ranges', ranges };
 }
 
 /** Parse "1:3,7,9:*" or "$"; throws ProtocolSyntaxError on anything else. */
 export function parseSequenceSet(text: string): SequenceSet {
-  if (text === '$') return { kind: 'saved' };
-  const n = text.length;
-  if (n === 0) throw new ProtocolSyntaxError('Empty sequence set');
-  const ranges: SeqRange[] = [];
-  at = 0;
-  for (;;) {
-    const start = readSeqNumber(text);
-    let end = start;
-    if (text.charCodeAt(at) === 58 /* : */) {
-      at++;
-      end = readSeqNumber(text);
-    }
-    ranges.push({ start, end });
-    if (at === n) break;
-    if (text.charCodeAt(at) !== 44 /* , */) throw new ProtocolSyntaxError(`Invalid sequence set: ${clip(text)}`);
-    at++;
+  const bytes = Buffer.from(text, 'latin1');
+  // Non-Latin-1 characters would be truncated to bytes by the encoding: refuse them outright.
+  if (bytes.length !== text.length || /[^\x21-\x7e]/.test(text)) {
+    if (text.length === 0) throw new ProtocolSyntaxError('Empty sequence set');
+    throw new ProtocolSyntaxError(`Invalid sequence set: ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`);
   }
-  return { kind: 'ranges', ranges };
+  return parseSequenceBytes(bytes, 0, bytes.length);
 }
 
 /** First index in ascending `values` whose value is >= x. */

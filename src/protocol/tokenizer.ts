@@ -3,7 +3,7 @@
  * (parser.ts) has already split lines and read literal bytes; this reads atoms, strings, numbers
  * and lists out of them, byte by byte on Buffers, and throws ProtocolSyntaxError on bad input.
  */
-import { ProtocolSyntaxError, parseSequenceSet } from './sequence.js';
+import { ProtocolSyntaxError, parseSequenceBytes } from './sequence.js';
 import type { SequenceSet } from './ast.js';
 
 /** A literal's bytes; `binary` for `~{n}` (RFC 3516 literal8). */
@@ -24,6 +24,9 @@ export type Part = Buffer | LiteralPart | PendingLiteral;
 
 /** Thrown when the reader reaches a pending literal where a string may stand: the prefix is valid so far. */
 export class IncompleteInput extends Error {}
+
+// One shared instance: it is thrown on every literal header, and building an Error costs a stack trace.
+const INCOMPLETE = new IncompleteInput('incomplete command');
 
 /** peek() result at the end of the command. */
 export const EOL = -1;
@@ -62,6 +65,32 @@ for (let c = 0x80; c < 0x100; c++) {
 }
 for (const ch of '0123456789:,*$') SEQCHAR[ch.charCodeAt(0)] = 1;
 
+// Short tokens: a plain loop beats Buffer#toString, whose per-call overhead dominates for a few bytes.
+const SHORT = 32;
+
+/** Bytes [s, e) as a string, read as UTF-8. */
+function text(buf: Buffer, s: number, e: number): string {
+  if (e - s > SHORT) return buf.toString('utf8', s, e);
+  let out = '';
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) return buf.toString('utf8', s, e);
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
+
+/** ASCII bytes [s, e) as a string, upper-cased. */
+function upper(buf: Buffer, s: number, e: number): string {
+  if (e - s > SHORT) return buf.toString('latin1', s, e).toUpperCase();
+  let out = '';
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!;
+    out += String.fromCharCode(c >= 0x61 && c <= 0x7a ? c - 0x20 : c);
+  }
+  return out;
+}
+
 /** Reads tokens from a framed command; records tag and command name as soon as they are known. */
 export class Reader {
   /** Current text segment. */
@@ -75,6 +104,8 @@ export class Reader {
   private idx = 0;
   private items = 0;
   private depth = 0;
+  /** Escapes in the quoted string scanned last. */
+  private escapes = 0;
 
   constructor(
     private readonly parts: readonly Part[],
@@ -206,14 +237,19 @@ export class Reader {
     const end = this.scan(ATOM);
     if (end === this.pos) this.unexpected(what);
     this.count();
-    const s = this.buf.toString('latin1', this.pos, end);
+    const s = text(this.buf, this.pos, end);
     this.pos = end;
     return s;
   }
 
   /** An atom, upper-cased: command names and keywords. */
   keyword(what: string): string {
-    return this.atom(what).toUpperCase();
+    const end = this.scan(ATOM);
+    if (end === this.pos) this.unexpected(what);
+    this.count();
+    const s = upper(this.buf, this.pos, end);
+    this.pos = end;
+    return s;
   }
 
   /** Consume `word` (upper case) if the next atom is exactly it, case-insensitively. */
@@ -230,10 +266,10 @@ export class Reader {
     return true;
   }
 
-  /** Bytes of the given class at the current position (possibly empty), consumed. */
-  take(table: Uint8Array): string {
+  /** ASCII bytes of the given class at the current position (possibly empty), consumed, upper-cased. */
+  takeUpper(table: Uint8Array): string {
     const end = this.scan(table);
-    const s = this.buf.toString('latin1', this.pos, end);
+    const s = upper(this.buf, this.pos, end);
     this.pos = end;
     return s;
   }
@@ -244,17 +280,16 @@ export class Reader {
     if (end === this.pos) this.fail(this.atEnd() ? 'Empty command' : 'Invalid tag');
     const next = end < this.buf.length ? this.buf[end]! : -1;
     if (next !== SP && next !== -1) this.fail('Invalid tag');
-    this.tag = this.buf.toString('latin1', this.pos, end);
+    this.tag = text(this.buf, this.pos, end);
     this.pos = end;
     this.count();
     return this.tag;
   }
 
-  /** A quoted string's bytes, unescaped; pos is at the opening quote. */
-  private quoted(): Buffer {
+  // Scan the quoted string at pos; returns the index of its closing quote, counting escapes.
+  private scanQuoted(): number {
     const buf = this.buf;
-    const start = this.pos + 1;
-    let i = start;
+    let i = this.pos + 1;
     let escapes = 0;
     for (; i < buf.length; i++) {
       const c = buf[i]!;
@@ -268,17 +303,29 @@ export class Reader {
       }
     }
     if (i >= buf.length) this.fail('Unterminated quoted string');
-    this.pos = i + 1;
+    this.escapes = escapes;
     this.count();
-    if (escapes === 0) return buf.subarray(start, i);
-    const out = Buffer.allocUnsafe(i - start - escapes);
+    return i;
+  }
+
+  // The content of a scanned quoted string with its escapes removed.
+  private unescape(start: number, end: number): Buffer {
+    const buf = this.buf;
+    const out = Buffer.allocUnsafe(end - start - this.escapes);
     let o = 0;
-    for (let k = start; k < i; k++) {
-      const c = buf[k]!;
-      if (c === BACKSLASH) k++;
+    for (let k = start; k < end; k++) {
+      if (buf[k] === BACKSLASH) k++;
       out[o++] = buf[k]!;
     }
     return out;
+  }
+
+  /** A quoted string's bytes, unescaped; pos is at the opening quote. */
+  private quoted(): Buffer {
+    const start = this.pos + 1;
+    const end = this.scanQuoted();
+    this.pos = end + 1;
+    return this.escapes === 0 ? this.buf.subarray(start, end) : this.unescape(start, end);
   }
 
   /** The literal standing here; stops with IncompleteInput at a pending literal. */
@@ -286,7 +333,7 @@ export class Reader {
     const part = this.parts[this.idx + 1]!;
     if (Buffer.isBuffer(part)) this.fail(`Expected ${what}`);
     if (part.binary && !allowBinary) this.fail(`Binary literal not allowed for ${what}`);
-    if ('pending' in part) throw new IncompleteInput();
+    if ('pending' in part) throw INCOMPLETE;
     this.count();
     this.idx += 2;
     this.buf = this.parts[this.idx] as Buffer;
@@ -325,11 +372,28 @@ export class Reader {
 
   /** astring decoded as UTF-8. */
   astring(what: string): string {
+    const c = this.peek();
+    if (c === DQUOTE) return this.string(what);
+    if (c !== LIT && c !== 0x7b) {
+      const end = this.scan(ASTRING);
+      if (end > this.pos) {
+        this.count();
+        const s = text(this.buf, this.pos, end);
+        this.pos = end;
+        return s;
+      }
+    }
     return this.astringBytes(what).toString('utf8');
   }
 
   /** string (quoted or literal) decoded as UTF-8. */
   string(what: string): string {
+    if (this.peek() === DQUOTE) {
+      const start = this.pos + 1;
+      const end = this.scanQuoted();
+      this.pos = end + 1;
+      return this.escapes === 0 ? text(this.buf, start, end) : this.unescape(start, end).toString('utf8');
+    }
     return this.stringBytes(what).toString('utf8');
   }
 
@@ -351,7 +415,7 @@ export class Reader {
     const end = this.scan(LISTCHAR);
     if (end === this.pos) this.unexpected(what);
     this.count();
-    const s = this.buf.toString('utf8', this.pos, end);
+    const s = text(this.buf, this.pos, end);
     this.pos = end;
     return s;
   }
@@ -405,11 +469,11 @@ export class Reader {
     const end = this.scan(SEQCHAR);
     if (end === this.pos) this.unexpected(what);
     if (end < this.buf.length && ATOM[this.buf[end]!] === 1) this.fail(`Invalid ${what}`);
-    const text = this.buf.toString('latin1', this.pos, end);
+    const start = this.pos;
     this.count();
     this.pos = end;
     try {
-      return parseSequenceSet(text);
+      return parseSequenceBytes(this.buf, start, end);
     } catch (e) {
       if (e instanceof ProtocolSyntaxError) this.fail(`${e.message} (${what})`);
       throw e;

@@ -80,7 +80,9 @@ export class ProxyServer {
       this.log.info({ host: this.opts.listen.host, port: portOf(server), starttls: Boolean(this.secureContext) }, 'proxy listening');
     }
     if (this.opts.listenTls && this.secureContext) {
-      const server = tls.createServer({ secureContext: this.secureContext }, (s) => this.accept(s, true));
+      // Given only `secureContext`, tls.Server cannot pick a signature algorithm for EC keys: pass the PEMs.
+      const pem = this.opts.tls as { cert: string | Buffer; key: string | Buffer };
+      const server = tls.createServer({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' }, (s) => this.accept(s, true));
       server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
       this.secure = server;
       await listen(server, this.opts.listenTls.host, this.opts.listenTls.port);

@@ -50,6 +50,8 @@ export class ImapServer {
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<Session>();
   private readonly sockets = new Set<Socket>();
+  /** Implicit-TLS connections still in their handshake: no session to say BYE yet. */
+  private readonly handshaking = new Set<Socket>();
   private closing = false;
   private info: ListenInfo | undefined;
 
@@ -106,6 +108,7 @@ export class ImapServer {
     if (this.closing) return;
     this.closing = true;
     const stopped = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const socket of this.handshaking) socket.destroy();
     for (const session of this.sessions) session.shutdown();
     const allClosed = Promise.all([...this.sockets].map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())))));
     // Clients get a moment to read their BYE; after that the connections are cut.
@@ -162,9 +165,12 @@ export class ImapServer {
     }
     const secure = new TLSSocket(socket, { isServer: true, secureContext: this.secureContext });
     secure.on('error', () => secure.destroy());
+    this.handshaking.add(socket);
+    socket.once('close', () => this.handshaking.delete(socket));
     // The handshake gets the pre-authentication timeout, like a silent plaintext client.
     socket.setTimeout(this.config.limits.preAuthTimeoutMs, () => socket.destroy());
     secure.once('secure', () => {
+      this.handshaking.delete(socket);
       socket.setTimeout(0);
       this.startSession(secure, address, true);
     });

@@ -148,8 +148,8 @@ const DISPATCH: Record<Command['name'], Entry> = {
   STARTTLS: { handler: startTlsCommand, states: NOTAUTH, sync: 'none' },
   LOGIN: { handler: loginCommand, states: NOTAUTH, sync: 'none' },
   AUTHENTICATE: { handler: authenticateCommand, states: NOTAUTH, sync: 'none' },
-  // RFC 5161 3.1: ENABLE belongs to the authenticated state; selected is refused.
-  ENABLE: { handler: enableCommand, states: ['auth'], sync: 'none' },
+  // RFC 5161 3.1 places ENABLE in the authenticated state; like Dovecot we also take it once selected.
+  ENABLE: { handler: enableCommand, states: AUTH, sync: 'none' },
   SELECT: { handler: selectCommand, states: AUTH, sync: 'none' },
   EXAMINE: { handler: selectCommand, states: AUTH, sync: 'none' },
   CREATE: { handler: createCommand, states: AUTH, sync: 'full' },
@@ -236,7 +236,6 @@ class TraceSink extends Writable {
 export class Session implements ServerSession {
   readonly id: string;
   readonly remoteAddress: string;
-  readonly log: Logger;
   readonly limits: ServerLimits;
   readonly enabled = new Set<string>();
   selected: SelectedMailbox | undefined;
@@ -265,6 +264,7 @@ export class Session implements ServerSession {
   private syncing: Promise<void> | undefined;
   private compression: Compression | undefined;
   private cleanedUp = false;
+  private logger: Logger | undefined;
   private readonly closedPromise: Promise<void>;
   private resolveClosed!: () => void;
 
@@ -277,7 +277,6 @@ export class Session implements ServerSession {
     this.socket = socket;
     this.remoteAddress = info.remoteAddress;
     this.secure = info.secure;
-    this.log = config.debug ? config.log.child({ session: this.id }) : config.log;
     this.limits = { appendLimit: config.limits.appendLimit };
     this.parser = this.newParser();
     this.writer = new ResponseWriter(this.sinkFor(socket));
@@ -298,6 +297,11 @@ export class Session implements ServerSession {
   }
 
   // ----- SessionContext -----------------------------------------------------------------
+
+  /** A logger bound to this session, made on first use (most sessions never log). */
+  get log(): Logger {
+    return (this.logger ??= this.config.log.child({ session: this.id }));
+  }
 
   get user(): string {
     if (this.userName === undefined) throw new Error('not authenticated');
@@ -420,7 +424,7 @@ export class Session implements ServerSession {
     this.userName = user;
     this.state = 'auth';
     this.socket.setTimeout?.(this.config.limits.idleTimeoutMs);
-    this.log.info({ session: this.id, user, remote: this.remoteAddress }, 'login');
+    this.log.info({ user, remote: this.remoteAddress }, 'login');
   }
 
   continuation(text: string): void {
@@ -492,7 +496,13 @@ export class Session implements ServerSession {
     this.socket.setTimeout?.(this.config.limits.idleCommandTimeoutMs);
     try {
       // Changes that happened before IDLE started go out now (RFC 2177: the server may send updates at once).
-      if (this.selected) await this.syncSelected(true, true);
+      const sel = this.selected;
+      if (sel) {
+        await this.syncSelected(true, true);
+        // Synced and nothing held back: what was last reported is no longer needed to suppress
+        // echoes (changesSince(syncedModSeq) will not return it again), so an idle session keeps none.
+        if (this.selected === sel && !this.pendingExpunge) sel.meta.clear();
+      }
       return await fn();
     } finally {
       this.idling = false;
@@ -581,7 +591,7 @@ export class Session implements ServerSession {
     this.destroy();
   };
   private readonly onTimeout = (): void => {
-    this.log.debug({ session: this.id }, 'inactivity timeout');
+    this.log.debug('inactivity timeout');
     this.close('Disconnected for inactivity.');
     // A client that does not read would keep the socket open forever; give it a moment, then cut.
     const socket = this.socket;
@@ -709,8 +719,9 @@ export class Session implements ServerSession {
     } catch (err) {
       result = errorResult(err, this.log);
     }
-    if (this.ended && this.state !== 'logout') return;
-    if (this.selected && entry.sync !== 'none' && !this.ended) {
+    // The connection is going away (BYE already sent, e.g. the mailbox was deleted): no tagged reply.
+    if (this.ended) return;
+    if (this.selected && entry.sync !== 'none') {
       try {
         await this.syncSelected(entry.sync === 'full');
       } catch (err) {
@@ -767,13 +778,12 @@ export class Session implements ServerSession {
         added.push(m);
         continue;
       }
-      const old = sel.meta.get(m.uid);
-      if (!old) continue;
-      const flagsChanged = !sameFlags(old.flags, m.flags);
-      if (!flagsChanged && !(this.condstoreActive && old.modSeq !== m.modSeq)) continue;
-      sel.meta.set(m.uid, m);
       const seq = this.seqOf(m.uid);
       if (seq === 0) continue;
+      // meta holds what this session last reported (its own STORE/FETCH included): no echo of that.
+      const old = sel.meta.get(m.uid);
+      if (old && sameFlags(old.flags, m.flags) && (!this.condstoreActive || old.modSeq === m.modSeq)) continue;
+      sel.meta.set(m.uid, m);
       const items: ResponseValue[] = [];
       if (withUid) items.push({ atom: 'UID' }, m.uid);
       items.push({ atom: 'FLAGS' }, m.flags.map((f) => ({ atom: f })));
@@ -782,10 +792,8 @@ export class Session implements ServerSession {
     }
     if (added.length > 0) {
       added.sort((a, b) => a.uid - b.uid);
-      for (const m of added) {
-        sel.uids.push(m.uid);
-        sel.meta.set(m.uid, m);
-      }
+      // Reassigned, never pushed: the view's array may be shared with other sessions (select.ts).
+      sel.uids = sel.uids.concat(added.map((m) => m.uid));
       this.writer.untagged([sel.uids.length, { atom: 'EXISTS' }]);
     }
     if (changes.highestModSeq > sel.syncedModSeq) sel.syncedModSeq = changes.highestModSeq;
@@ -865,7 +873,6 @@ export class Session implements ServerSession {
 
 function stateError(name: string, state: SessionState): string {
   if (state === 'notauth') return `${name} is not allowed before authentication`;
-  if (state === 'selected' && name === 'ENABLE') return 'ENABLE is only allowed before SELECT';
   if (name === 'STARTTLS' || name === 'LOGIN' || name === 'AUTHENTICATE') return `${name}: already authenticated`;
   return `${name}: no mailbox selected`;
 }

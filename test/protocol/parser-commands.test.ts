@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandParser } from '../../src/protocol/parser.js';
 import type { Command, ParserEvent } from '../../src/protocol/ast.js';
+import { parseDateTime } from '../../src/protocol/commands.js';
 
 function run(input: string | Buffer): ParserEvent[] {
   const p = new CommandParser();
@@ -320,6 +321,17 @@ describe('APPEND', () => {
       const evs = run(`a APPEND INBOX "${d}" {3}\r\n`);
       expect(evs).toHaveLength(1);
       expect(evs[0]).toMatchObject({ kind: 'error', tag: 'a', message: expect.stringMatching(/Invalid date-time/) });
+    }
+  });
+
+  it('date-time forms and validation', () => {
+    expect(parseDateTime('17-Jul-1996 02:44:25 -0700')).toEqual(new Date('1996-07-17T09:44:25Z'));
+    expect(parseDateTime(' 7-jul-1996 02:44:25 +0000')).toEqual(new Date('1996-07-07T02:44:25Z'));
+    expect(parseDateTime('07-JUL-1996 02:44:25 +0130')).toEqual(new Date('1996-07-07T01:14:25Z'));
+    expect(parseDateTime('29-Feb-2024 23:59:59 +0000')).toEqual(new Date('2024-02-29T23:59:59Z'));
+    expect(parseDateTime('01-Jan-0050 00:00:00 +0000')?.getUTCFullYear()).toBe(50);
+    for (const bad of ['29-Feb-2023 10:00:00 +0000', '1-Jan-2000 10:00:60 +0000', '1-Jan-2000 10:60:00 +0000', '1-Jan-2000 10:00:00 +0060', '1-Jan-2000 10:00:00 +00000', '1-Jan-2000 10:00 +0000', '1-Jan-2000  10:00:00 +0000', '1-Jan-2000T10:00:00 +0000', '', '123-Jan-2000 10:00:00 +0000']) {
+      expect(parseDateTime(bad), bad).toBeNull();
     }
   });
 

@@ -139,6 +139,26 @@ describe('streaming', () => {
     expect(p.next()).toMatchObject({ command: { tag: 'b' } });
   });
 
+  it('many chunks pushed before draining, drained one event at a time', () => {
+    const p = new CommandParser();
+    for (let i = 0; i < 300; i++) p.push(Buffer.from(`t${i} NOOP\r\n`));
+    const tags: string[] = [];
+    for (let e = p.next(); e; e = p.next()) if (e.kind === 'command') tags.push(e.command.tag);
+    expect(tags).toHaveLength(300);
+    expect(tags[299]).toBe('t299');
+    expect(p.buffered).toBe(0);
+  });
+
+  it('MULTIAPPEND of ten messages: one continuation per synchronizing literal', () => {
+    const parts = ['a APPEND INBOX'];
+    for (let i = 0; i < 10; i++) parts.push(` (\\Seen) {3}\r\nm${i}!`);
+    const evs = feed([`${parts.join('')}\r\n`]);
+    expect(kinds(evs)).toEqual([...Array<string>(10).fill('continue'), 'command:a:APPEND']);
+    const last = evs[10]!;
+    if (last.kind !== 'command' || last.command.name !== 'APPEND') throw new Error('no APPEND');
+    expect(last.command.messages.map((m) => m.data.toString())).toEqual(Array.from({ length: 10 }, (_v, i) => `m${i}!`));
+  });
+
   it('copies literal data out of the pushed buffer', () => {
     const p = new CommandParser();
     const input = Buffer.from('a APPEND INBOX {5+}\r\nhello\r\n');

@@ -66,7 +66,7 @@ export interface Reply {
 
 /** A raw IMAP client for tests: lines in, lines out; literal bodies are inlined into their line. */
 export class TestClient {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private wake: (() => void) | undefined;
   private ended = false;
   private tagNo = 0;

@@ -15,7 +15,7 @@ export const copyCommand: CommandHandler<CopyCommand> = async (ctx, cmd) => {
   if (!sel) return NOT_SELECTED;
   const target = decodeTarget(ctx, cmd.mailbox);
   if (typeof target !== 'string') return target;
-  const uids = resolveSet(ctx, sel, cmd.sequence, cmd.uid);
+  const uids = resolveSet(ctx, sel, cmd.name, cmd.sequence, cmd.uid);
   if (!Array.isArray(uids)) return uids;
   try {
     if (uids.length === 0) {

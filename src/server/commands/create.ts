@@ -10,7 +10,6 @@ const SPECIAL_USES: ReadonlyArray<SpecialUse> = ['\\All', '\\Archive', '\\Drafts
 export function invalidMailboxName(name: string): string | undefined {
   if (name === '') return 'Empty mailbox name.';
   if (name.split(SEPARATOR).some((part) => part === '')) return 'Empty hierarchy level in mailbox name.';
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(name)) return 'Control characters are not allowed in mailbox names.';
   if (name.includes('*') || name.includes('%')) return 'Wildcards are not allowed in mailbox names.';
   return undefined;

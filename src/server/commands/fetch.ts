@@ -27,7 +27,7 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
     if (!ctx.enabled.has('QRESYNC')) return { status: 'BAD', text: 'QRESYNC is not enabled.' };
     if (cmd.changedSince === undefined) return { status: 'BAD', text: 'VANISHED requires CHANGEDSINCE.' };
   }
-  const resolved = resolveSet(ctx, sel, cmd.sequence, cmd.uid);
+  const resolved = resolveSet(ctx, sel, cmd.name, cmd.sequence, cmd.uid);
   if (!Array.isArray(resolved)) return resolved;
   const uids = resolved;
   const plan = planFetch(cmd.items, cmd.uid, cmd.changedSince !== undefined);
@@ -93,7 +93,8 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
         missing = true;
         continue;
       }
-      source = { raw };
+      // Bare LFs (size differs from the byte count) or NULs must be rewritten: that needs the index.
+      source = raw.length === meta.size && raw.indexOf(0) < 0 ? { raw } : ((await ctx.message(meta.uid)) ?? { raw });
     }
     const flagsChanged = changed.has(meta.uid);
     const built = buildFetch(plan, meta, source, flagsChanged, ctx.condstoreActive);

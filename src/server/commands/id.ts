@@ -8,7 +8,7 @@ export async function idCommand(ctx: ServerSession, cmd: CommandNamed<'ID'>): Pr
   if (cmd.params) {
     // Client-supplied text: bounded before logging, so a client cannot flood the log.
     const fields = Object.fromEntries(cmd.params.slice(0, 30).map(([k, v]) => [k.slice(0, 30), v === null ? null : v.slice(0, 200)]));
-    ctx.log.debug({ session: ctx.id, clientId: fields }, 'client ID');
+    ctx.log.debug({ clientId: fields }, 'client ID');
   }
   const list: ResponseValue[] = [];
   for (const [key, value] of Object.entries(ctx.config.serverId)) list.push(key, value);

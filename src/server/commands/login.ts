@@ -5,7 +5,7 @@ import type { CommandNamed, ServerSession } from '../session.js';
 /** Wait out the failed-login slowdown for (address, user), then build the NO. */
 export async function loginFailed(ctx: ServerSession, user: string, text = 'Authentication failed.'): Promise<CommandResult> {
   const delay = ctx.config.throttle.fail(ctx.remoteAddress, user);
-  ctx.log.info({ session: ctx.id, user, remote: ctx.remoteAddress }, 'login failed');
+  ctx.log.info({ user, remote: ctx.remoteAddress }, 'login failed');
   if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
   return { status: 'NO', code: 'AUTHENTICATIONFAILED', text };
 }

@@ -17,7 +17,7 @@ export const moveCommand: CommandHandler<MoveCommand> = async (ctx, cmd) => {
   if (!sel) return NOT_SELECTED;
   const target = decodeTarget(ctx, cmd.mailbox);
   if (typeof target !== 'string') return target;
-  const uids = resolveSet(ctx, sel, cmd.sequence, cmd.uid);
+  const uids = resolveSet(ctx, sel, cmd.name, cmd.sequence, cmd.uid);
   if (!Array.isArray(uids)) return uids;
   // MOVE expunges from the source, which EXAMINE forbids (RFC 6851 3.3).
   if (sel.readOnly) return READ_ONLY;

@@ -13,6 +13,26 @@ import { mailboxValue } from './status.js';
 /** The system flags every mailbox supports (RFC 9051 2.3.2). */
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
+/**
+ * UID arrays of selected views, shared between sessions with identical views of a mailbox
+ * (thousands of clients idling in the same INBOX hold one array). Shared arrays are frozen:
+ * every change to a view reassigns `uids`, which gives that session its own copy.
+ */
+const sharedViews = new Map<string, WeakRef<number[]>>();
+const forgetView = new FinalizationRegistry<string>((key) => {
+  if (sharedViews.get(key)?.deref() === undefined) sharedViews.delete(key);
+});
+
+/** The UIDs of `metas`, as an array shared with other sessions seeing the same view. */
+export function sharedView(mailboxId: string, metas: MessageMeta[]): number[] {
+  const existing = sharedViews.get(mailboxId)?.deref();
+  if (existing && existing.length === metas.length && metas.every((m, i) => m.uid === existing[i])) return existing;
+  const uids = Object.freeze(metas.map((m) => m.uid)) as number[];
+  sharedViews.set(mailboxId, new WeakRef(uids));
+  forgetView.register(uids, mailboxId);
+  return uids;
+}
+
 /** True when `n` is in a sequence set of numbers (`*` stands for `max`). */
 export function inSequenceSet(n: number, set: SequenceSet, max: number, saved: number[] = []): boolean {
   if (set.kind === 'saved') return saved.includes(n);
@@ -66,8 +86,9 @@ export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELEC
       handle,
       name,
       readOnly,
-      uids: metas.map((m) => m.uid),
-      meta: new Map(metas.map((m) => [m.uid, m])),
+      uids: sharedView(handle.mailboxId, metas),
+      // Nothing reported yet: meta fills as FETCH/STORE/updates report flags (memory per idle session).
+      meta: new Map(),
       syncedModSeq: status.highestModSeq,
       savedResult: [],
     };
@@ -111,7 +132,10 @@ export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELEC
     const changed = changes.changed.filter((m) => present.has(m.uid)).sort((a, b) => a.uid - b.uid);
     const seqs = new Map(selected.uids.map((uid, i) => [uid, i + 1]));
     for (const m of changed) {
-      const current = selected.meta.get(m.uid) ?? m;
+      // changesSince ran after list(): its state is at least as new as the view's.
+      const known = selected.meta.get(m.uid);
+      const current = known && known.modSeq > m.modSeq ? known : m;
+      selected.meta.set(m.uid, current);
       ctx.untagged([seqs.get(m.uid)!, { atom: 'FETCH' }, flagItems(current, { uid: true, modseq: true })]);
     }
   }

@@ -1,7 +1,7 @@
 /**
  * STORE and UID STORE (RFC 3501 6.4.6, RFC 7162 3.1.3 UNCHANGEDSINCE / MODIFIED). One store call
  * changes the whole set; the client then hears the new flags of every message it named (unless
- * .SILENT), with UID for UID STORE and under QRESYNC, and MODSEQ once CONDSTORE is active.
+ * .SILENT), with UID for UID STORE, and UID and MODSEQ once CONDSTORE is active.
  */
 import type { Command } from '../../protocol/ast.js';
 import { atom, type ResponseValue } from '../../protocol/values.js';
@@ -22,7 +22,7 @@ export const storeCommand: CommandHandler<StoreCommand> = async (ctx, cmd) => {
   const norm = normalizeFlags(cmd.flags);
   if ('invalid' in norm) return { status: 'BAD', text: `Error in IMAP command STORE: Invalid system flag ${norm.invalid}` };
   if (sel.readOnly) return READ_ONLY;
-  const resolved = resolveSet(ctx, sel, cmd.sequence, cmd.uid);
+  const resolved = resolveSet(ctx, sel, cmd.name, cmd.sequence, cmd.uid);
   if (!Array.isArray(resolved)) return resolved;
   const uids = resolved;
   if (cmd.unchangedSince !== undefined) activateCondstore(ctx);
@@ -45,8 +45,9 @@ export const storeCommand: CommandHandler<StoreCommand> = async (ctx, cmd) => {
     for (const m of await sel.handle.get(rest)) current.set(m.uid, m);
   }
 
-  const withUid = cmd.uid || ctx.enabled.has('QRESYNC');
   const condstore = ctx.condstoreActive;
+  // RFC 7162 3.1: once CONDSTORE is on, FETCH responses caused by STORE carry UID and MODSEQ.
+  const withUid = cmd.uid || condstore || ctx.enabled.has('QRESYNC');
   let seqIdx = 0;
   let sent = 0;
   const view = sel.uids;

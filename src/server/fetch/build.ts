@@ -22,6 +22,8 @@ export interface FetchPlan {
   setsSeen: boolean;
   /** FLAGS is among the items. */
   flags: boolean;
+  /** UID is among the items. */
+  uid: boolean;
   /** MODSEQ is among the items. */
   modseq: boolean;
 }
@@ -41,7 +43,7 @@ export interface MessageSource {
 
 /** Builds the plan: dedupes items by response name, puts UID first for UID FETCH (RFC 3501 6.4.8). */
 export function planFetch(items: readonly FetchItem[], uid: boolean, changedSince: boolean): FetchPlan {
-  const plan: FetchPlan = { items: [], needIndex: false, needRaw: false, setsSeen: false, flags: false, modseq: false };
+  const plan: FetchPlan = { items: [], needIndex: false, needRaw: false, setsSeen: false, flags: false, uid: false, modseq: false };
   const names = new Set<string>();
   const add = (item: FetchItem): void => {
     const name = responseName(item);
@@ -51,6 +53,7 @@ export function planFetch(items: readonly FetchItem[], uid: boolean, changedSinc
     names.add(name);
     plan.items.push({ item, name });
     if (item.type === 'FLAGS') plan.flags = true;
+    if (item.type === 'UID') plan.uid = true;
     if (item.type === 'MODSEQ') plan.modseq = true;
     switch (item.type) {
       case 'ENVELOPE':
@@ -66,8 +69,8 @@ export function planFetch(items: readonly FetchItem[], uid: boolean, changedSinc
         else plan.needRaw = true;
         break;
       case 'BINARY[]':
-        if (item.part.length > 0) plan.needIndex = true;
-        else plan.needRaw = true;
+        // Even BINARY[] (the whole message) decodes every leaf, so it needs the MIME tree.
+        plan.needIndex = true;
         break;
       case 'RFC822':
         plan.needRaw = true;
@@ -108,14 +111,23 @@ function applyPartial(buf: Buffer, partial: { offset: number; length: number } |
   return buf.subarray(partial.offset, partial.offset + partial.length);
 }
 
-/** The whole-message section BODY[] reads from raw bytes, no parse needed. */
+/**
+ * The message as served for BODY[] / RFC822: bare LFs as CRLF and NUL as 0x80 (as Dovecot does).
+ * Without an index the raw bytes are already clean: the command checked size and NULs first.
+ */
+function wholeMessage(src: MessageSource): Buffer {
+  if (src.index) return extractSection(src.raw, src.index, { part: [] }) ?? src.raw;
+  return src.raw;
+}
+
+/** The whole-message section BODY[], which raw bytes can serve without a parse. */
 function isWhole(item: FetchItem): boolean {
-  return (item.type === 'BODY[]' && item.section.part.length === 0 && item.section.text === undefined) || (item.type === 'BINARY[]' && item.part.length === 0);
+  return item.type === 'BODY[]' && item.section.part.length === 0 && item.section.text === undefined;
 }
 
 /**
  * The data items of one message's FETCH response (the parenthesised list). `flagsChanged` appends
- * FLAGS (and MODSEQ when CONDSTORE is active) for an implicit \Seen the client did not ask about.
+ * FLAGS (and UID and MODSEQ when CONDSTORE is active) for an implicit \Seen the client did not ask about.
  */
 export function buildFetch(
   plan: FetchPlan,
@@ -126,6 +138,15 @@ export function buildFetch(
 ): BuiltFetch {
   const out: ResponseValue[] = [];
   let bytes = 0;
+  // The plan guarantees what was loaded; a miss is a bug in planFetch, not a client error.
+  const src = (): MessageSource => {
+    if (!source) throw new Error('FETCH: message bytes were not loaded');
+    return source;
+  };
+  const idx = (): MessageIndex => {
+    if (!source?.index) throw new Error('FETCH: message index was not loaded');
+    return source.index;
+  };
   for (const { item, name } of plan.items) {
     switch (item.type) {
       case 'UID':
@@ -153,28 +174,30 @@ export function buildFetch(
         out.push(atom('SAVEDATE'), meta.saveDate ? formatInternalDate(meta.saveDate) : null);
         break;
       case 'ENVELOPE':
-        out.push(atom('ENVELOPE'), envelope(source!.raw, source!.index!));
+        out.push(atom('ENVELOPE'), envelope(src().raw, idx()));
         break;
       case 'BODYSTRUCTURE':
-        out.push(atom('BODYSTRUCTURE'), bodyStructure(source!.raw, source!.index!, true));
+        out.push(atom('BODYSTRUCTURE'), bodyStructure(src().raw, idx(), true));
         break;
       case 'BODY':
-        out.push(atom('BODY'), bodyStructure(source!.raw, source!.index!, false));
+        out.push(atom('BODY'), bodyStructure(src().raw, idx(), false));
         break;
-      case 'RFC822':
-        out.push(atom('RFC822'), { literal: source!.raw });
-        bytes += source!.raw.length;
+      case 'RFC822': {
+        const data = wholeMessage(src());
+        out.push(atom('RFC822'), { literal: data });
+        bytes += data.length;
         break;
+      }
       case 'RFC822.HEADER':
       case 'RFC822.TEXT': {
         const text = item.type === 'RFC822.HEADER' ? 'HEADER' : 'TEXT';
-        const data = extractSection(source!.raw, source!.index!, { part: [], text }) ?? Buffer.alloc(0);
+        const data = extractSection(src().raw, idx(), { part: [], text }) ?? Buffer.alloc(0);
         out.push(atom(item.type), { literal: data });
         bytes += data.length;
         break;
       }
       case 'BODY[]': {
-        const data = isWhole(item) ? source!.raw : extractSection(source!.raw, source!.index!, item.section);
+        const data = isWhole(item) ? wholeMessage(src()) : extractSection(src().raw, idx(), item.section);
         if (data === null) {
           // A part that does not exist reads as NIL, as in Dovecot.
           out.push(atom(name), null);
@@ -186,7 +209,7 @@ export function buildFetch(
         break;
       }
       case 'BINARY[]': {
-        const data = isWhole(item) ? source!.raw : decodePart(source!.raw, source!.index!, item.part);
+        const data = decodePart(src().raw, idx(), item.part);
         if (data === 'UNKNOWN-CTE') return { error: 'UNKNOWN-CTE' };
         if (data === null) {
           out.push(atom(name), null);
@@ -199,7 +222,7 @@ export function buildFetch(
         break;
       }
       case 'BINARY.SIZE': {
-        const data = item.part.length === 0 ? source!.raw : decodePart(source!.raw, source!.index!, item.part);
+        const data = decodePart(src().raw, idx(), item.part);
         if (data === 'UNKNOWN-CTE') return { error: 'UNKNOWN-CTE' };
         out.push(atom(name), data === null ? 0 : data.length);
         break;
@@ -208,6 +231,8 @@ export function buildFetch(
   }
   if (flagsChanged) {
     if (!plan.flags) out.push(atom('FLAGS'), flagValues(meta.flags));
+    // RFC 7162 3.1: a FETCH that implicitly set \Seen carries UID and MODSEQ under CONDSTORE.
+    if (condstore && !plan.uid) out.push(atom('UID'), meta.uid);
     if (condstore && !plan.modseq) out.push(atom('MODSEQ'), [meta.modSeq]);
   }
   return { values: out, bytes };

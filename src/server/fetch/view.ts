@@ -5,22 +5,22 @@
  */
 import { atom } from '../../protocol/values.js';
 import type { SequenceSet } from '../../protocol/ast.js';
-import { StoreError, type MessageMeta, type UidMapping } from '../../store/contract.js';
+import { StoreError, type UidMapping } from '../../store/contract.js';
 import { MailboxNameError, type CommandResult, type SelectedMailbox, type SessionContext } from '../context.js';
-import { formatSet, indexOfUid, invalidMessageSet } from '../search/sets.js';
+import { formatSet, invalidMessageSet } from '../search/sets.js';
 
 /** The tagged answer when no mailbox is selected (the session machine normally catches this first). */
 export const NOT_SELECTED: CommandResult = { status: 'BAD', text: 'No mailbox selected.' };
 
-/** Dovecot's answer to a message number beyond the mailbox in FETCH/STORE/COPY/MOVE. */
-export const INVALID_MESSAGESET: CommandResult = { status: 'BAD', text: 'Error in IMAP command: Invalid messageset' };
-
 /** The answer to a change attempted in a mailbox opened with EXAMINE. */
 export const READ_ONLY: CommandResult = { status: 'NO', text: 'Mailbox is read-only.' };
 
-/** Resolves a command's set to UIDs, or returns the BAD for an invalid non-UID set. */
-export function resolveSet(ctx: SessionContext, sel: SelectedMailbox, set: SequenceSet, uid: boolean): number[] | CommandResult {
-  if (!uid && invalidMessageSet(set, sel.uids.length)) return INVALID_MESSAGESET;
+/**
+ * Resolves a command's set to UIDs, or returns Dovecot's BAD for a non-UID set naming a message
+ * number beyond the mailbox ("Error in IMAP command FETCH: Invalid messageset").
+ */
+export function resolveSet(ctx: SessionContext, sel: SelectedMailbox, command: string, set: SequenceSet, uid: boolean): number[] | CommandResult {
+  if (!uid && invalidMessageSet(set, sel.uids.length)) return { status: 'BAD', text: `Error in IMAP command ${command}: Invalid messageset` };
   return ctx.resolve(set, uid);
 }
 
@@ -99,11 +99,6 @@ export function reportExpunged(ctx: SessionContext, sel: SelectedMailbox, remove
     for (let i = 0; i < seqs.length; i++) ctx.untagged([seqs[i] - i, atom('EXPUNGE')]);
   }
   return reported;
-}
-
-/** Records metadata the client has now been told about (the session compares against it later). */
-export function rememberMeta(sel: SelectedMailbox, metas: Iterable<MessageMeta>): void {
-  for (const m of metas) if (indexOfUid(sel.uids, m.uid) >= 0) sel.meta.set(m.uid, m);
 }
 
 /** Maps a StoreError to a tagged NO with its RFC 5530 code; other errors are rethrown. */

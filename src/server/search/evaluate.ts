@@ -6,10 +6,10 @@
  */
 import type { SearchKey } from '../../protocol/ast.js';
 import type { MessageMeta } from '../../store/contract.js';
-import { bodyText, extractSection, headerValues, type MessageIndex } from '../../mime/index.js';
+import { bodyText, headerValues, type MessageIndex } from '../../mime/index.js';
 import type { SelectedMailbox, SessionContext } from '../context.js';
 import { dayAtOffset, localDay, parseHeaderDate, searchDay, type HeaderDate } from './dates.js';
-import { contains, fold, unfoldHeader } from './text.js';
+import { contains, fold } from './text.js';
 
 /** What a search found: UIDs in ascending order, and the highest MODSEQ among them when a MODSEQ key was used. */
 export interface SearchResult {
@@ -50,11 +50,14 @@ class Content {
     return v;
   }
 
-  /** Every header field as text (TEXT key), decoded where the MIME layer decodes and unfolded otherwise. */
+  /** Every top-level header field as "Name: decoded value" lines (TEXT key). */
   headerText(): string {
     if (this.allHeaders === undefined) {
-      const raw = extractSection(this.raw, this.index, { part: [], text: 'HEADER' });
-      this.allHeaders = fold(raw ? unfoldHeader(raw) : '');
+      const names = new Set<string>();
+      for (const f of this.index.root.headers) names.add(f.name.toLowerCase());
+      const lines: string[] = [];
+      for (const name of names) for (const v of headerValues(this.raw, this.index, name)) lines.push(`${name}: ${v}`);
+      this.allHeaders = fold(lines.join('\n'));
     }
     return this.allHeaders;
   }

@@ -3,6 +3,7 @@
  * `(MODSEQ n)`), ESEARCH (RFC 4731, RFC 5267 for SORT, RFC 9051 for IMAP4rev2) and the SEARCHRES
  * SAVE result (RFC 5182).
  */
+import iconv from 'iconv-lite';
 import type { SearchReturn } from '../../protocol/ast.js';
 import { atom, type ResponseValue } from '../../protocol/values.js';
 import type { MessageMeta } from '../../store/contract.js';
@@ -100,11 +101,15 @@ export function clearSavedOnError(sel: SelectedMailbox, opts: SearchReturn | und
   if (opts?.includes('SAVE')) sel.savedResult = [];
 }
 
-/** Charsets the searches accept; everything else is NO [BADCHARSET (...)] (RFC 3501 6.4.4). */
+/**
+ * True for a CHARSET the server cannot decode (RFC 3501 6.4.4). The parser has already decoded the
+ * search strings with it and refuses unknown ones itself; this is the handler's own guard.
+ */
 export function badCharset(charset: string | undefined): boolean {
   if (charset === undefined) return false;
   const c = charset.toUpperCase();
-  return c !== 'UTF-8' && c !== 'US-ASCII' && c !== 'UTF8';
+  if (c === 'UTF-8' || c === 'US-ASCII' || c === 'UTF8' || c === 'ASCII') return false;
+  return !iconv.encodingExists(c);
 }
 
 /** The BADCHARSET response code listing what is supported. */

@@ -5,7 +5,6 @@
  */
 import { headerValues, sortFields, type MessageIndex } from '../../mime/index.js';
 import type { MessageMeta } from '../../store/contract.js';
-import { parseHeaderDate } from './dates.js';
 
 /** Per-message sort data. */
 export interface SortData {
@@ -39,11 +38,9 @@ export function subjectIsReply(subject: string): boolean {
 /** Reads the sort data of one message. */
 export function readSortData(raw: Buffer, index: MessageIndex, meta: MessageMeta): SortData {
   const f = sortFields(raw, index);
-  const dateHeader = headerValues(raw, index, 'date');
-  const parsed = dateHeader.length > 0 ? parseHeaderDate(dateHeader[0]) : null;
   const subject = headerValues(raw, index, 'subject');
   return {
-    date: parsed ? parsed.utcMs : meta.internalDate.getTime(),
+    date: f.date ? f.date.getTime() : meta.internalDate.getTime(),
     subject: casemap(f.baseSubject),
     isReply: subject.length > 0 && subjectIsReply(subject[0]),
     from: casemap(f.from),
@@ -51,8 +48,8 @@ export function readSortData(raw: Buffer, index: MessageIndex, meta: MessageMeta
     cc: casemap(f.cc),
     displayFrom: casemap(f.displayFrom),
     displayTo: casemap(f.displayTo),
-    messageId: f.messageId,
-    inReplyTo: f.inReplyTo,
+    messageId: f.messageId ?? null,
+    inReplyTo: f.inReplyTo !== undefined ? [f.inReplyTo] : [],
     references: f.references,
   };
 }

@@ -6,19 +6,10 @@
 
 /** Folds text for comparison; ASCII-only text skips normalisation, which is the costly part. */
 export function fold(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return /[^\x00-\x7f]/.test(s) ? s.normalize('NFC').toLowerCase() : s.toLowerCase();
 }
 
 /** True when folded haystack contains folded needle. */
 export function contains(foldedHaystack: string, foldedNeedle: string): boolean {
   return foldedNeedle === '' || foldedHaystack.includes(foldedNeedle);
-}
-
-/**
- * Unfolds a raw header block and returns it as text: continuation line breaks removed,
- * bytes read as UTF-8 (raw 8-bit headers are usually UTF-8 today).
- */
-export function unfoldHeader(raw: Buffer): string {
-  return raw.toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
 }

@@ -8,7 +8,7 @@
  */
 import Database from 'better-sqlite3';
 import { promises as fs } from 'node:fs';
-import { isErr } from './fsutil.js';
+import { chownTo, isErr, type Owner } from './fsutil.js';
 
 /** One message as last synced. */
 export interface CacheRow {
@@ -74,13 +74,15 @@ export class FolderCache {
   }
 
   /** Open (or create) the database at `file`; falls back to memory when the file is unusable. */
-  static async open(file: string | null, onProblem?: (msg: string) => void): Promise<FolderCache> {
+  static async open(file: string | null, onProblem?: (msg: string) => void, owner?: Owner): Promise<FolderCache> {
     if (file !== null) {
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
           const db = new Database(file, { timeout: 15_000 });
           try {
             FolderCache.init(db);
+            // Running as root in someone's Maildir: the cache must stay usable by the mail owner.
+            if (owner) for (const suffix of ['', '-wal', '-shm']) await chownTo(file + suffix, owner).catch(() => undefined);
             return new FolderCache(db, false);
           } catch (err) {
             db.close();

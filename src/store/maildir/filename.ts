@@ -138,3 +138,17 @@ export function toCrlf(data: Buffer): Buffer {
   data.copy(out, o, start);
   return out;
 }
+
+/**
+ * The bytes IMAP gets for a file: a file without any CR (LF line ends, as Dovecot and most MDAs
+ * store mail) is served with CRLF, as Dovecot serves it; anything else exactly as stored, so
+ * binary content appended through imapkit round-trips byte for byte.
+ */
+export function servedBytes(file: Buffer): Buffer {
+  return file.includes(13) ? file : toCrlf(file);
+}
+
+/** Length of servedBytes(file) (RFC822.SIZE, and the W= of names we write). */
+export function servedSize(file: Buffer): number {
+  return file.includes(13) ? file.length : crlfSize(file);
+}

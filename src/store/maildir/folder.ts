@@ -13,10 +13,11 @@ import path from 'node:path';
 import { StoreError, type ChangeEvent, type MessageMeta, type NewMessage, type UidMapping, type FlagUpdate, type FlagUpdateResult } from '../contract.js';
 import { FolderCache, type CacheRow } from './cache.js';
 import { Dotlock } from './dotlock.js';
-import { buildName, crlfSize, lettersToFlags, newBaseName, parseName, preservedLetters, sortLetters, systemLetter, toCrlf } from './filename.js';
+import { buildName, lettersToFlags, newBaseName, parseName, preservedLetters, servedBytes, servedSize, sortLetters, systemLetter } from './filename.js';
 import { fsyncDir, isErr, mkdirOwned, writeNewFile, type Owner } from './fsutil.js';
 import { addKeywords, keywordIndex, keywordsStamp, readKeywords, type KeywordTable } from './keywords.js';
 import { Mutex } from './mutex.js';
+import { canonicalFlags } from '../common.js';
 import { formatRecord, newMailboxGuid, parseUidlist, recordExt, serializeUidlist, type Uidlist, type UidlistRecord } from './uidlist.js';
 import { nextUidValidity } from './uidvalidity.js';
 import { createHash } from 'node:crypto';
@@ -165,12 +166,17 @@ export class Folder {
     private cache: FolderCache,
   ) {}
 
+  /** True while some process-level watcher is attached. */
+  get watched(): boolean {
+    return this.watchers.length > 0;
+  }
+
   /** Open a folder whose directory exists; creates cur/ new/ tmp/ when missing and syncs once. */
   static async open(env: FolderEnv, name: string, dir: string): Promise<Folder> {
     const st = await statOrNull(dir);
     if (!st || !st.isDirectory()) throw new StoreError('NONEXISTENT', `mailbox ${name} does not exist`);
     for (const sub of ['cur', 'new', 'tmp']) await mkdirOwned(path.join(dir, sub), env.owner);
-    const cache = await FolderCache.open(env.cacheFile(dir), env.warn);
+    const cache = await FolderCache.open(env.cacheFile(dir), env.warn, env.owner);
     const f = new Folder(env, name, dir, cache);
     for (const row of cache.all()) f.entries.set(row.uid, entryOf(row));
     f.knownHms = cache.highestModSeq();
@@ -421,7 +427,7 @@ export class Folder {
           let size = parsed.vsize;
           if (size === undefined) {
             // No W= in the name (files from other MDAs): the CRLF size needs the bytes once.
-            size = parsed.fileSize === undefined || parsed.fileSize === st.size ? crlfSize(await fs.readFile(file)) : st.size;
+            size = servedSize(await fs.readFile(file));
           }
           out.set(item.uid, { size, mtime: st.mtimeMs });
         } catch (err) {
@@ -523,6 +529,9 @@ export class Folder {
     const stats = await this.statNew(scan);
     const delta = noDelta();
     this.cache.transaction(() => {
+      // One MODSEQ for everything this sync found.
+      let ms: bigint | null = null;
+      const mod = (): bigint => (ms ??= this.cache.nextModSeq());
       if (this.cache.meta('uidvalidity') !== String(list.uidValidity)) {
         if (this.cache.meta('uidvalidity') !== undefined) delta.expunge = this.entries.size > 0;
         this.cache.reset(list.uidValidity);
@@ -542,7 +551,7 @@ export class Folder {
           const flags = this.flagsOfName(name);
           if (!sameFlags(flags, e.flags)) {
             e.flags = flags;
-            e.modseq = this.cache.nextModSeq();
+            e.modseq = mod();
             delta.flags = true;
           }
           e.name = name;
@@ -556,7 +565,7 @@ export class Folder {
           base: rec.base,
           name,
           flags: this.flagsOfName(name),
-          modseq: this.cache.nextModSeq(),
+          modseq: mod(),
           size: st.size,
           mtime: st.mtime,
           savedate: now,
@@ -571,7 +580,7 @@ export class Folder {
       for (const e of [...this.entries.values()]) {
         if (merged.has(e.uid)) continue;
         if (scan.has(e.base) && this.byBase.get(e.base)?.uid === e.uid) continue;
-        this.cache.remove(e.uid, this.cache.nextModSeq());
+        this.cache.remove(e.uid, mod());
         this.entries.delete(e.uid);
         this.sortedCache = null;
         delta.expunge = true;
@@ -584,14 +593,14 @@ export class Folder {
 
   // ---- reading messages ----
 
-  /** The message bytes (bare LFs served as CRLF, as Dovecot does), or null when expunged. */
+  /** The message bytes, or null when expunged. LF-only files (as Dovecot and MDAs write them) are served with CRLF, as Dovecot does. */
   async read(uid: number): Promise<Buffer | null> {
     this.check();
     for (let attempt = 0; attempt < 3; attempt++) {
       const e = this.entries.get(uid);
       if (!e) return null;
       try {
-        return toCrlf(await fs.readFile(path.join(this.dir, e.name)));
+        return servedBytes(await fs.readFile(path.join(this.dir, e.name)));
       } catch (err) {
         if (!isErr(err, 'ENOENT')) throw err;
         // Renamed (flags) or expunged meanwhile: find it again.
@@ -664,6 +673,7 @@ export class Folder {
    */
   async placeLocked(incoming: Incoming[], origin: string | undefined): Promise<{ uids: number[]; placed: Incoming[] }> {
     this.check();
+    if (incoming.length === 0) return { uids: [], placed: [] };
     await this.ensureKeywords(incoming.flatMap((m) => m.flags));
     const placedPaths: Array<{ from: string; to: string; rename: boolean }> = [];
     const result = await this.withUidlistLock(async (lock) => {
@@ -718,8 +728,9 @@ export class Folder {
         this.entries.clear();
       }
       this.mergeFromCache(delta);
+      const ms = result.rows.length > 0 ? this.cache.nextModSeq() : 0n;
       for (const e of result.rows) {
-        e.modseq = this.cache.nextModSeq();
+        e.modseq = ms;
         this.entries.set(e.uid, e);
         this.cache.put(rowOf(e));
       }
@@ -739,7 +750,7 @@ export class Folder {
       try {
         for (const m of messages) {
           if (!Buffer.isBuffer(m.data)) throw new StoreError('CANNOT', 'message data must be bytes');
-          const size = crlfSize(m.data);
+          const size = servedSize(m.data);
           const base = newBaseName(m.data.length, size);
           const tmp = path.join(this.dir, 'tmp', base);
           const date = m.internalDate ?? new Date();
@@ -756,23 +767,9 @@ export class Folder {
     });
   }
 
-  /** Flags we can store: system flags (not \Recent) in canonical spelling, keywords as given, no duplicates. */
+  /** Flags we can store (the rules every backend shares): CANNOT for a keyword that is not an atom. */
   private cleanFlags(flags: string[]): string[] {
-    const out: string[] = [];
-    const seen = new Set<string>();
-    for (const f of flags) {
-      let flag = f;
-      if (f.startsWith('\\')) {
-        const l = systemLetter(f);
-        if (!l) continue;
-        flag = lettersToFlags(l, [])[0] as string;
-      }
-      const key = flag.toLowerCase();
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push(flag);
-    }
-    return out;
+    return canonicalFlags(flags);
   }
 
   /** Give copies (or the files themselves, for a move) of some messages to another folder. */
@@ -863,9 +860,10 @@ export class Folder {
     const delta = noDelta();
     this.cache.transaction(() => {
       this.mergeFromCache(delta);
+      let ms: bigint | null = null;
       for (const uid of uids) {
         if (!this.entries.has(uid)) continue;
-        this.cache.remove(uid, this.cache.nextModSeq());
+        this.cache.remove(uid, (ms ??= this.cache.nextModSeq()));
         this.entries.delete(uid);
       }
       this.sortedCache = null;
@@ -919,6 +917,7 @@ export class Folder {
       const delta = noDelta();
       this.cache.transaction(() => {
         this.mergeFromCache(delta);
+        let ms: bigint | null = null;
         for (const c of changed) {
           const e = this.entries.get(c.e.uid);
           if (!e) continue;
@@ -926,7 +925,7 @@ export class Folder {
           e.name = c.name;
           if (flagsDiffer) {
             e.flags = c.flags;
-            e.modseq = this.cache.nextModSeq();
+            e.modseq = ms ??= this.cache.nextModSeq();
           }
           this.cache.put(rowOf(e));
           if (flagsDiffer) updated.push(toMeta(e));
@@ -971,9 +970,10 @@ export class Folder {
     const done: number[] = [];
     this.cache.transaction(() => {
       this.mergeFromCache(delta);
+      let ms: bigint | null = null;
       for (const uid of removed) {
         if (!this.entries.has(uid)) continue;
-        this.cache.remove(uid, this.cache.nextModSeq());
+        this.cache.remove(uid, (ms ??= this.cache.nextModSeq()));
         this.entries.delete(uid);
         done.push(uid);
       }
@@ -1024,6 +1024,23 @@ export class Folder {
   close(): void {
     this.unwatch();
     this.cache.close();
+  }
+
+  /** Follow a rename of the folder's directory (the caller holds the mutex): reopen the cache at its new place. */
+  async relocate(name: string, dir: string): Promise<void> {
+    const oldDir = this.dir;
+    const oldFile = this.env.cacheFile(oldDir);
+    this.cache.close();
+    this.unwatch();
+    this.name = name;
+    this.dir = dir;
+    const newFile = this.env.cacheFile(dir);
+    if (oldFile && newFile && oldFile !== newFile && !oldFile.startsWith(oldDir + path.sep)) {
+      // A cache kept outside the Maildir is named after the folder: move it along.
+      for (const suffix of ['', '-wal', '-shm']) await fs.rename(oldFile + suffix, newFile + suffix).catch(() => undefined);
+    }
+    this.cache = await FolderCache.open(newFile, this.env.warn, this.env.owner);
+    this.forceNext = true;
   }
 
   /** Mark as gone (deleted or renamed away) and release resources. */

@@ -6,6 +6,7 @@
  */
 import { decodeMailboxName, encodeMailboxName } from '../../protocol/utf7.js';
 import { StoreError } from '../contract.js';
+import { canonicalMailboxName } from '../common.js';
 
 /** Longest directory name most file systems accept. */
 const MAX_DIR_BYTES = 255;
@@ -29,8 +30,9 @@ export function normalizeName(name: string): string {
  * characters, the Maildir++ separator inside a level, and levels too long for a directory name.
  */
 export function checkMailboxName(name: string, sep: string): string {
+  // The rules all backends share first, then what Maildir++ adds.
+  canonicalMailboxName(name);
   if (typeof name !== 'string' || name === '') throw new StoreError('CANNOT', 'mailbox name is empty');
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(name)) throw new StoreError('CANNOT', 'mailbox name contains a NUL or control character');
   if (name.startsWith('/')) throw new StoreError('CANNOT', 'mailbox name must not be an absolute path');
   const levels = name.split('/');

@@ -77,7 +77,6 @@ export function parseMaildirSpec(spec: string): MaildirStoreOptions {
 
 /** Refuse user names that would change the path: '/', '..', NUL and control characters. */
 function checkUser(user: string): void {
-  // eslint-disable-next-line no-control-regex
   if (user === '' || user === '.' || user === '..' || user.includes('/') || /[\x00-\x1f\x7f]/.test(user) || user.length > 255) {
     throw new StoreError('CANNOT', `user name ${JSON.stringify(user)} cannot name a Maildir`);
   }
@@ -140,7 +139,6 @@ class MaildirUser {
   private readonly listeners = new Set<(e: ChangeEvent) => void>();
   private timer: NodeJS.Timeout | undefined;
   private readonly pending = new Map<Folder, NodeJS.Timeout>();
-  private rootWatcher: { close(): void } | undefined;
   readonly env: FolderEnv;
   readonly sep: string;
 
@@ -217,6 +215,20 @@ class MaildirUser {
         this.folders.delete(n);
         f?.close();
       }
+    }
+  }
+
+  /** After directories moved: Folder objects (and the handles on them) follow to their new names. */
+  async relocate(moves: Array<[string, string]>): Promise<void> {
+    for (const [from, to] of moves) {
+      const p = this.folders.get(from);
+      if (!p) continue;
+      this.folders.delete(from);
+      const f = await p.catch(() => null);
+      if (!f) continue;
+      await f.mutex.run(() => f.relocate(to, this.dirOf(to)));
+      this.folders.set(to, Promise.resolve(f));
+      if (this.listeners.size > 0) f.watch(() => this.schedule(f));
     }
   }
 
@@ -312,16 +324,6 @@ class MaildirUser {
       // The periodic rescan still runs.
     }
     if (this.listeners.size === 0) return;
-    try {
-      const { watch } = await import('node:fs');
-      const w = watch(this.root, { persistent: false }, (_ev, file) => {
-        if (typeof file === 'string' && file.startsWith(this.sep) && !file.includes('/')) this.emit({ mailbox: '', kind: 'mailboxes', modSeq: 0n });
-      });
-      w.on('error', () => w.close());
-      this.rootWatcher = w;
-    } catch {
-      // Mailbox list changes by others are then only seen on LIST.
-    }
     const every = this.opts.rescanIntervalMs ?? 5000;
     if (!this.timer && every > 0) {
       this.timer = setInterval(() => void this.rescanAll(), every);
@@ -339,8 +341,6 @@ class MaildirUser {
   private stopWatching(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.rootWatcher?.close();
-    this.rootWatcher = undefined;
     for (const t of this.pending.values()) clearTimeout(t);
     this.pending.clear();
     for (const p of this.folders.values()) void p.then((f) => f.unwatch()).catch(() => undefined);
@@ -465,37 +465,50 @@ class UserFacade implements UserMailStore {
     if (!(await core.exists(a))) throw new StoreError('NONEXISTENT', `mailbox ${a} does not exist`);
     if (await core.exists(b)) throw new StoreError('ALREADYEXISTS', `mailbox ${b} already exists`);
     if (b === a || b.startsWith(a + '/')) throw new StoreError('CANNOT', 'cannot rename a mailbox into itself');
-    const levels = b.split('/');
-    for (let i = 1; i < levels.length; i++) {
-      const parent = levels.slice(0, i).join('/');
-      if (parent !== 'INBOX' && parent !== a) await core.makeFolderDir(parent);
-    }
     if (a === 'INBOX') {
-      // RFC 3501 6.3.5: INBOX's messages move to the new mailbox; INBOX stays, empty.
+      // RFC 3501 6.3.5: INBOX's messages move to the new mailbox; INBOX stays, empty, with its UIDVALIDITY.
       await this.createMailbox(b);
       const src = await core.folder('INBOX');
       const dst = await core.folder(b);
       await src.sync();
       const uids = src.metas().map((m) => m.uid);
       if (uids.length > 0) await src.exportTo(dst, uids, true, undefined);
-      core.emit({ mailbox: b, kind: 'mailboxes', modSeq: 0n });
       return;
     }
-    // The mailbox and every child directory move; the uidlists (UIDs, UIDVALIDITY, MAILBOXID) move with them.
-    const names = (await core.names()).filter((n) => n === a || n.startsWith(a + '/'));
-    await core.retire(a, true);
-    names.sort((x, y) => x.length - y.length);
+    // The mailbox and every child directory move; their uidlists (UIDs, UIDVALIDITY, MAILBOXID) go along.
+    const all = await core.names();
+    const moves: Array<[string, string]> = all
+      .filter((n) => n === a || n.startsWith(a + '/'))
+      .sort((x, y) => x.length - y.length)
+      .map((n) => [n, b + n.slice(a.length)]);
+    for (const [, target] of moves) {
+      core.check(target);
+      if (all.includes(target)) throw new StoreError('ALREADYEXISTS', `mailbox ${target} already exists`);
+    }
+    const levels = b.split('/');
+    for (let i = 1; i < levels.length; i++) {
+      const parent = levels.slice(0, i).join('/');
+      if (parent !== 'INBOX' && !(await core.exists(parent))) await core.makeFolderDir(parent);
+    }
     const done: Array<[string, string]> = [];
     try {
-      for (const n of names) {
-        const target = b + n.slice(a.length);
-        core.check(target);
-        await fs.rename(core.dirOf(n), core.dirOf(target));
-        done.push([core.dirOf(n), core.dirOf(target)]);
+      for (const [x, y] of moves) {
+        await fs.rename(core.dirOf(x), core.dirOf(y));
+        done.push([x, y]);
       }
     } catch (err) {
-      for (const [x, y] of done.reverse()) await fs.rename(y, x).catch(() => undefined);
+      for (const [x, y] of done.reverse()) await fs.rename(core.dirOf(y), core.dirOf(x)).catch(() => undefined);
+      if (isErr(err, 'ENOTEMPTY', 'EEXIST')) throw new StoreError('ALREADYEXISTS', `a mailbox under ${b} already exists`);
       throw err;
+    }
+    await core.relocate(moves);
+    // Subscriptions follow the rename.
+    const subsFile = path.join(core.root, 'subscriptions');
+    const subs = await readSubscriptions(subsFile, core.sep);
+    for (const [x, y] of moves) {
+      if (!subs.includes(x)) continue;
+      await updateSubscription(subsFile, core.sep, x, false, core.owner);
+      await updateSubscription(subsFile, core.sep, y, true, core.owner);
     }
     core.emit({ mailbox: b, kind: 'mailboxes', modSeq: 0n });
   }
@@ -504,6 +517,7 @@ class UserFacade implements UserMailStore {
     const core = this.live();
     const n = core.check(name);
     await updateSubscription(path.join(core.root, 'subscriptions'), core.sep, n, subscribed, core.owner);
+    core.emit({ mailbox: n, kind: 'mailboxes', modSeq: 0n });
   }
 
   async status(name: string): Promise<MailboxStatus> {
@@ -568,7 +582,6 @@ function statusOf(f: Folder): MailboxStatus {
 
 /** A session's open mailbox. */
 class MaildirHandle implements MailboxHandle {
-  readonly name: string;
   readonly uidValidity: number;
   readonly mailboxId: string;
   private closed = false;
@@ -577,9 +590,13 @@ class MaildirHandle implements MailboxHandle {
     private readonly core: MaildirUser,
     private readonly folder: Folder,
   ) {
-    this.name = folder.name;
     this.uidValidity = folder.uidValidity;
     this.mailboxId = folder.mailboxId;
+  }
+
+  /** The mailbox's current name (it follows renames). */
+  get name(): string {
+    return this.folder.name;
   }
 
   private live(): Folder {
@@ -606,15 +623,15 @@ class MaildirHandle implements MailboxHandle {
     return f.metasOf(uids);
   }
 
-  read(uid: number): Promise<Buffer | null> {
+  async read(uid: number): Promise<Buffer | null> {
     return this.live().read(uid);
   }
 
-  updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
+  async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
     return this.live().updateFlags(uids, update, origin);
   }
 
-  expunge(uids: number[] | undefined, origin?: string): Promise<number[]> {
+  async expunge(uids: number[] | undefined, origin?: string): Promise<number[]> {
     return this.live().expunge(uids, origin);
   }
 

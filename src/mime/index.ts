@@ -1,0 +1,122 @@
+/**
+ * The MIME layer's public face: index a message's raw bytes once, then answer ENVELOPE,
+ * BODYSTRUCTURE, BODY[section], BINARY[part], search text and sort keys from the index.
+ * Nothing here throws on malformed mail; nothing decodes bodies until asked.
+ */
+import type { Section } from '../protocol/ast.js';
+import type { ResponseValue } from '../protocol/values.js';
+import type { MessageIndex, MimePart } from './types.js';
+import { buildIndex } from './parse.js';
+import { envelopeOf, structureOf } from './structure.js';
+import { binaryBytes, sectionBytes } from './section.js';
+import { decodeHeaderValue, fieldValue, fieldsNamed } from './header.js';
+import { decodeBytes } from './charset.js';
+import { decodeBody, partCte } from './decode.js';
+import { sortKeys, type SortFields } from './sort.js';
+
+export type { HeaderField, MessageIndex, MimeParam, MimePart } from './types.js';
+export type { SortFields } from './sort.js';
+export { MAX_DEPTH, MAX_PARTS } from './parse.js';
+export { baseSubject, parseDate } from './sort.js';
+export { resolvePart } from './section.js';
+export { decodeBase64, decodeQuotedPrintable } from './decode.js';
+export { fieldValue } from './header.js';
+
+/** Index a message: MIME tree with byte offsets and sizes. Never throws, for any bytes. */
+export function indexMessage(raw: Buffer): MessageIndex {
+  try {
+    return buildIndex(raw);
+  } catch {
+    // defensive: an internal error still yields a usable (header-less, single text part) index
+    return fallbackIndex(raw);
+  }
+}
+
+function fallbackIndex(raw: Buffer): MessageIndex {
+  let bare = 0;
+  let lines = 0;
+  for (let i = raw.indexOf(0x0a); i >= 0; i = raw.indexOf(0x0a, i + 1)) {
+    lines++;
+    if (i === 0 || raw[i - 1] !== 0x0d) bare++;
+  }
+  const root: MimePart = {
+    contentType: null,
+    contentSubtype: null,
+    type: 'text',
+    subtype: 'plain',
+    params: [],
+    id: null,
+    description: null,
+    md5: null,
+    location: null,
+    encoding: null,
+    disposition: null,
+    dispositionParams: [],
+    language: null,
+    headers: [],
+    headerStart: 0,
+    headerEnd: 0,
+    bodyStart: 0,
+    bodyEnd: raw.length,
+    lines,
+    size: raw.length + bare,
+    headerSize: 0,
+    multipart: false,
+    text: true,
+    children: [],
+    message: null,
+    depth: 0,
+  };
+  return { size: raw.length + bare, rawSize: raw.length, bareLf: bare > 0, root, partCount: 1 };
+}
+
+/** The ENVELOPE list (RFC 3501 7.4.2 / RFC 9051 7.5.2), built the way Dovecot builds it. */
+export function envelope(raw: Buffer, index: MessageIndex): ResponseValue[] {
+  return envelopeOf(raw, index.root);
+}
+
+/** BODYSTRUCTURE (extended = true) or BODY (extended = false) of the message. */
+export function bodyStructure(raw: Buffer, index: MessageIndex, extended: boolean): ResponseValue[] {
+  return structureOf(raw, index.root, extended);
+}
+
+/** BODY[section] bytes (before <partial>): CRLF line ends, NUL as 0x80; null when the part does not exist. */
+export function extractSection(raw: Buffer, index: MessageIndex, section: Section): Buffer | null {
+  return sectionBytes(raw, index, section);
+}
+
+/** BINARY[part] (RFC 3516) bytes; [] = the whole message; 'UNKNOWN-CTE' for an unknown encoding; null when absent. */
+export function decodePart(raw: Buffer, index: MessageIndex, part: number[]): Buffer | 'UNKNOWN-CTE' | null {
+  return binaryBytes(raw, index, part);
+}
+
+/** Decoded (RFC 2047, charsets) and unfolded values of a top-level header field, in order. */
+export function headerValues(raw: Buffer, index: MessageIndex, name: string): string[] {
+  return fieldsNamed(index.root, name.toLowerCase()).map((f) => decodeHeaderValue(fieldValue(raw, f)));
+}
+
+/** Decoded text of every text/* leaf (embedded messages included), for SEARCH BODY/TEXT. */
+export function bodyText(raw: Buffer, index: MessageIndex): string {
+  const out: string[] = [];
+  const visit = (p: MimePart): void => {
+    if (p.multipart) {
+      for (const c of p.children) visit(c);
+      return;
+    }
+    if (p.message !== null) {
+      visit(p.message);
+      return;
+    }
+    if (!p.text || p.bodyEnd <= p.bodyStart) return;
+    const body = decodeBody(raw.subarray(p.bodyStart, p.bodyEnd), partCte(raw, p));
+    const charset = p.params.find((x) => x.name.toLowerCase() === 'charset')?.value ?? null;
+    out.push(decodeBytes(body, charset));
+  };
+  visit(index.root);
+  return out.join('\n');
+}
+
+/** SORT (RFC 5256, RFC 5957) and THREAD keys. */
+export function sortFields(raw: Buffer, index: MessageIndex): SortFields {
+  return sortKeys(raw, index);
+}
