@@ -1,4 +1,6 @@
 /** The commands `imapkit --help` lists: only ones that work are registered. */
 import type { Command } from 'commander';
+import { register as serve } from './serve.js';
+import { register as user } from './user.js';
 
-export const commands: Array<(program: Command) => void> = [];
+export const commands: Array<(program: Command) => void> = [serve, user];

@@ -8,3 +8,4 @@ export * from './parser.js';
 export * from './sequence.js';
 export * from './writer.js';
 export * from './utf7.js';
+export * from './format-command.js';

@@ -424,7 +424,8 @@ export class Session implements ServerSession {
     this.userName = user;
     this.state = 'auth';
     this.socket.setTimeout?.(this.config.limits.idleTimeoutMs);
-    this.log.info({ user, remote: this.remoteAddress }, 'login');
+    // The parent logger with the id as a field: a child logger per session would cost memory.
+    this.config.log.info({ session: this.id, user, remote: this.remoteAddress }, 'login');
   }
 
   continuation(text: string): void {
@@ -471,6 +472,10 @@ export class Session implements ServerSession {
       this.unwatch = this.store.watch((event) => {
         // Compare with the current name: RENAME of the selected mailbox updates it.
         if (this.selected !== selected || event.mailbox !== selected.name) return;
+        // Our own flag changes and expunges were reported by the handler that made them; looking
+        // again would cost a full changesSince after every STORE 1:*. Own appends (COPY into the
+        // selected mailbox) still need an EXISTS.
+        if (event.origin === this.id && (event.kind === 'flags' || event.kind === 'expunge')) return;
         this.dirty = true;
         if (this.idling) void this.syncSelected(true).catch((err: unknown) => this.log.warn({ err }, 'IDLE update failed'));
       });

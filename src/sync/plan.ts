@@ -91,6 +91,8 @@ export type Action =
 /** The output of plan(). When needIdentity or needHash is set, the caller fills them in and plans again. */
 export interface Plan {
   actions: Action[];
+  /** Messages left unpaired on purpose (b's own messages in a one-way sync): the pair is then not "clean". */
+  leftUnpaired?: { a: number; b: number };
   /** UIDs whose Message-ID is needed (messageId undefined). */
   needIdentity?: { a: number[]; b: number[] };
   /** UIDs whose hash is needed. */
@@ -343,7 +345,7 @@ export function plan(input: PlanInput): Plan {
   // 5. What is left is new: copy it over.
   for (const m of ua) actions.push({ kind: 'copy', from: 'a', uid: m.uid, flags: storable(m.flags, kw.b), size: m.size, messageId: m.messageId });
   if (twoWay) for (const m of ub) actions.push({ kind: 'copy', from: 'b', uid: m.uid, flags: storable(m.flags, kw.a), size: m.size, messageId: m.messageId });
-  return { actions };
+  return twoWay || ub.length === 0 ? { actions } : { actions, leftUnpaired: { a: 0, b: ub.length } };
 
   /** Merge (or, one-way, push) flags of a live pair and emit a link when anything changes. */
   function planFlags(p: WorkPair, ma: MessageEntry, mb: MessageEntry, last: readonly string[], reason: 'flags' | 'match' | 'rematch' | 'intent'): void {

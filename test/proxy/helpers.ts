@@ -5,7 +5,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -42,11 +42,18 @@ export interface Dovecot {
 /** Start a Dovecot; `env` passes DOVECOT_USERS / DOVECOT_OAUTH2_URL. */
 export async function startDovecot(env: Record<string, string> = {}): Promise<Dovecot> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-proxy-dovecot-'));
+  // Dovecot's auth process (an unprivileged user) must reach the passwd-file inside.
+  chmodSync(dir, 0o755);
   let lastErr: unknown;
   for (let attempt = 0; attempt < 4; attempt++) {
     const port = await freePort();
     try {
-      execFileSync('bash', [path.join(ROOT, 'scripts/dovecot.sh'), 'start', dir, String(port)], { env: { ...process.env, ...env }, stdio: 'pipe' });
+      // The daemon inherits the script's stdio: pipes would keep execFileSync waiting, so use a file.
+      execFileSync('bash', ['-c', 'bash "$0" start "$1" "$2" > "$1/start.log" 2>&1', path.join(ROOT, 'scripts/dovecot.sh'), dir, String(port)], {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+        timeout: 30_000,
+      });
       return {
         port,
         dir,
@@ -56,10 +63,10 @@ export async function startDovecot(env: Record<string, string> = {}): Promise<Do
         },
       };
     } catch (err) {
-      lastErr = err;
+      lastErr = existsSync(path.join(dir, 'start.log')) ? readFileSync(path.join(dir, 'start.log'), 'utf8') : err;
     }
   }
-  throw new Error(`dovecot did not start: ${String((lastErr as { stderr?: Buffer }).stderr ?? lastErr)}`);
+  throw new Error(`dovecot did not start: ${String(lastErr)}`);
 }
 
 /** A throwaway self-signed certificate for 127.0.0.1/localhost (needs openssl). */

@@ -94,6 +94,42 @@ describe('bad input', () => {
     client.close();
   });
 
+  it('answers each of 60 malformed commands with a tagged BAD and stays usable', async () => {
+    const client = (await TestClient.connect(srv.port)).client;
+    await client.login();
+    await client.command('SELECT INBOX');
+    const malformed = [
+      'FROB', 'NOOP NOOP', 'CAPABILITY x', 'LOGOUT now', 'SELECT', 'SELECT a b', 'EXAMINE', 'CREATE', 'CREATE a b',
+      'DELETE', 'RENAME a', 'RENAME', 'SUBSCRIBE', 'UNSUBSCRIBE', 'LIST', 'LIST ""', 'LIST (BOGUS) "" *', 'LSUB ""',
+      'STATUS', 'STATUS INBOX', 'STATUS INBOX ()', 'STATUS INBOX (FOO)', 'STATUS INBOX MESSAGES', 'APPEND',
+      'APPEND INBOX', 'APPEND INBOX (\\Seen', 'APPEND INBOX "not a date" {1+}\r\nx', 'ENABLE', 'ID', 'ID (', 'ID ("a")',
+      'FETCH', 'FETCH 1', 'FETCH x FLAGS', 'FETCH 1 (FLAGS', 'FETCH 1 FROBS', 'FETCH 1 BODY[HEADER.FIELDS]',
+      'FETCH 0:a FLAGS', 'FETCH 1 BODY[1.x]', 'FETCH 1 (FLAGS) (CHANGEDSINCE x)', 'STORE', 'STORE 1', 'STORE 1 FLAGS',
+      'STORE 1 +FLAGS', 'STORE 1 BADOP (\\Seen)', 'STORE x +FLAGS (\\Seen)', 'SEARCH', 'SEARCH FOO', 'SEARCH (ALL',
+      'SEARCH BEFORE notadate', 'SEARCH LARGER x', 'SEARCH OR ALL', 'COPY', 'COPY 1', 'MOVE 1', 'UID', 'UID FROB 1',
+      'UID FETCH', 'UID STORE 1', 'SORT (DATE) UTF-8', 'THREAD REFERENCES', 'GETQUOTA', 'GETQUOTAROOT', 'COMPRESS',
+      'AUTHENTICATE', 'LOGIN', 'EXPUNGE 1', 'IDLE now', '"quoted" NOOP', 'NOOP "unterminated',
+    ];
+    expect(malformed.length).toBeGreaterThanOrEqual(60);
+    for (const line of malformed) {
+      const r = await client.command(line);
+      expect(r.tagged, line).toMatch(/^BAD \S/);
+    }
+    expect((await client.command('NOOP')).tagged).toMatch(/^OK/);
+    client.close();
+  });
+
+  it('stores nothing when the client disconnects in the middle of an APPEND literal', async () => {
+    const client = (await TestClient.connect(srv.port)).client;
+    await client.login('test2');
+    client.sendRaw('T1 APPEND INBOX {1000+}\r\nSubject: partial\r\n\r\nonly part of it');
+    client.close();
+    const other = (await TestClient.connect(srv.port)).client;
+    await other.login('test2');
+    expect((await other.command('STATUS INBOX (MESSAGES)')).untagged).toEqual(['* STATUS INBOX (MESSAGES 0)']);
+    other.close();
+  });
+
   it('a line without a tag gets an untagged BAD and the session continues', async () => {
     const { client } = await TestClient.connect(srv.port);
     client.send('');
