@@ -27,6 +27,7 @@ import {
   type RemoveMode,
   type Repository,
   type RepositoryCapabilities,
+  type SnapshotOptions,
 } from './repository.js';
 
 /** TLS mode of a connection. */
@@ -39,8 +40,18 @@ export interface ImapRepositoryOptions {
   port?: number;
   tls: TlsMode;
   user: string;
-  /** The password, or a function that produces it when first needed. */
-  password: string | (() => Promise<string>);
+  /** The password, or a function that produces it when first needed (not needed with oauth2). */
+  password?: string | (() => Promise<string>);
+  /**
+   * OAuth2 bearer tokens instead of a password (SASL OAUTHBEARER or XOAUTH2, as imapflow picks
+   * from the server's capabilities): a token for each new connection, and a fresh one to retry
+   * with once after the server rejected it (forward).
+   */
+  oauth2?: { accessToken(): Promise<string>; afterAuthFailure(rejected: string): Promise<string> };
+  /** IDLE is ended and re-issued after this long (default 25 minutes; RFC 2177 allows 29). */
+  idleRenewMs?: number;
+  /** imapflow's logger (a pino-like object) for protocol traces; imapflow masks passwords and tokens. */
+  logger?: object | false;
   /** PEM file of a CA to trust (in addition to the system's). */
   caFile?: string;
   /** SHA-256 fingerprint of the server certificate (hex, colons optional): pins it instead of CA verification. */
@@ -120,7 +131,7 @@ export class ImapRepository implements Repository {
   private tlsOptions: ConnectionOptions | undefined;
   private pin: string | undefined;
   private appender: ImapAppender | undefined;
-  private watchers = new Map<string, { client: ImapFlow; listeners: Set<() => void> }>();
+  private watchers = new Map<string, Watcher>();
   private closed = false;
   private serverCaps = new Map<string, boolean | number>();
 
@@ -165,7 +176,8 @@ export class ImapRepository implements Repository {
       condstore: client.enabled.has('CONDSTORE'),
       qresync: client.enabled.has('QRESYNC'),
       keywords: true,
-      batchAppend: this.opts.fastAppend !== false && (client.capabilities.has('MULTIAPPEND') || client.capabilities.has('LITERAL+')),
+      // The raw appender logs in with LOGIN only: OAuth2 accounts append through imapflow.
+      batchAppend: this.opts.fastAppend !== false && !this.opts.oauth2 && (client.capabilities.has('MULTIAPPEND') || client.capabilities.has('LITERAL+')),
       idle: client.capabilities.has('IDLE'),
     };
     this.idle.push(c);
@@ -176,8 +188,15 @@ export class ImapRepository implements Repository {
     return this.caps;
   }
 
+  /** Whether the server announced a capability (known after open()), e.g. X-GM-EXT-1. */
+  hasCapability(name: string): boolean {
+    return this.serverCaps.has(name.toUpperCase());
+  }
+
   private async getPassword(): Promise<string> {
-    if (this.password === undefined) this.password = typeof this.opts.password === 'string' ? this.opts.password : await this.opts.password();
+    const src = this.opts.password;
+    if (src === undefined) throw new RepositoryError('config', `${this.label}: no password`);
+    if (this.password === undefined) this.password = typeof src === 'string' ? src : await src();
     return this.password;
   }
 
@@ -195,8 +214,8 @@ export class ImapRepository implements Repository {
     return s;
   }
 
-  private async newClient(): Promise<ImapFlow> {
-    const password = await this.getPassword();
+  private async newClient(accessToken?: string): Promise<ImapFlow> {
+    const auth = this.opts.oauth2 ? { user: this.opts.user, accessToken: accessToken ?? (await this.opts.oauth2.accessToken()) } : { user: this.opts.user, pass: await this.getPassword() };
     const timeout = (this.opts.connectTimeoutSec ?? 30) * 1000;
     const client = new ImapFlow({
       host: this.opts.host,
@@ -204,9 +223,10 @@ export class ImapRepository implements Repository {
       secure: this.opts.tls === 'implicit',
       doSTARTTLS: this.opts.tls === 'starttls' ? true : this.opts.tls === false ? false : undefined,
       ...(this.tlsOptions ? { tls: this.tlsOptions } : {}),
-      auth: { user: this.opts.user, pass: password },
-      logger: false,
+      auth,
+      logger: (this.opts.logger ?? false) as false,
       disableAutoIdle: true,
+      maxIdleTime: this.opts.idleRenewMs ?? 25 * 60_000,
       qresync: true,
       connectionTimeout: timeout,
       greetingTimeout: timeout,
@@ -237,21 +257,36 @@ export class ImapRepository implements Repository {
   }
 
   private async connect(): Promise<Conn> {
-    const client = await this.newClient();
-    const conn: Conn = { client, selected: null, broken: false };
-    client.on('error', () => {
-      conn.broken = true;
+    const conn: Conn = { client: undefined as unknown as ImapFlow, selected: null, broken: false };
+    conn.client = await this.connectClient((client) => {
+      client.on('error', () => {
+        conn.broken = true;
+      });
+      client.on('close', () => {
+        conn.broken = true;
+      });
     });
-    client.on('close', () => {
-      conn.broken = true;
-    });
-    try {
-      await client.connect();
-    } catch (err) {
-      client.close();
-      throw classifyImapError(err, this.label, 'cannot connect');
-    }
     return conn;
+  }
+
+  /** A connected, authenticated client; with OAuth2 a rejected token is refreshed and tried once more. */
+  private async connectClient(setup: (client: ImapFlow) => void = () => undefined): Promise<ImapFlow> {
+    let token = this.opts.oauth2 ? await this.opts.oauth2.accessToken() : undefined;
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.newClient(token);
+      setup(client);
+      try {
+        await client.connect();
+        return client;
+      } catch (err) {
+        client.close();
+        if (this.opts.oauth2 && token !== undefined && attempt === 0 && (err as { authenticationFailed?: boolean }).authenticationFailed) {
+          token = await this.opts.oauth2.afterAuthFailure(token);
+          continue;
+        }
+        throw classifyImapError(err, this.label, 'cannot connect');
+      }
+    }
   }
 
   private async acquire(prefer?: string): Promise<Conn> {
@@ -421,14 +456,17 @@ export class ImapRepository implements Repository {
   }
 
   /** SELECT, then one UID FETCH of UID FLAGS RFC822.SIZE over the range. */
-  async snapshot(folder: string, opts: { minUid?: number } = {}): Promise<FolderSnapshot> {
+  async snapshot(folder: string, opts: SnapshotOptions = {}): Promise<FolderSnapshot> {
     return this.with(folder, `cannot read folder ${folder}`, async (client) => {
       const status = this.statusOfSelected(client);
       const messages: MessageEntry[] = [];
       const min = opts.minUid ?? 1;
       if (status.messages > 0 && min < status.uidNext) {
-        for await (const m of client.fetch(`${min}:*`, { uid: true, flags: true, size: true }, { uid: true })) {
-          if (m.uid >= min) messages.push(this.entryOf(m));
+        for await (const m of client.fetch(`${min}:*`, { uid: true, flags: true, size: true, internalDate: opts.withDates === true }, { uid: true })) {
+          if (m.uid < min) continue;
+          const e = this.entryOf(m);
+          if (m.internalDate) e.internalDate = new Date(m.internalDate);
+          messages.push(e);
         }
       }
       messages.sort((x, y) => x.uid - y.uid);
@@ -558,6 +596,14 @@ export class ImapRepository implements Repository {
     });
   }
 
+  /** Gmail (X-GM-EXT-1): add labels to messages with UID STORE +X-GM-LABELS. */
+  async addLabels(folder: string, uids: number[], labels: string[]): Promise<void> {
+    if (uids.length === 0 || labels.length === 0) return;
+    await this.with(folder, `cannot label messages in ${folder}`, async (client) => {
+      await client.messageFlagsAdd(uidSet(uids), labels, { uid: true, useLabels: true, silent: true });
+    });
+  }
+
   /** UID SEARCH HEADER Message-ID. */
   async searchMessageId(folder: string, messageId: string): Promise<number[]> {
     return this.with(folder, `cannot search ${folder}`, async (client) => {
@@ -586,6 +632,12 @@ export class ImapRepository implements Repository {
         this.watcher(f).then(
           (w) => {
             if (done) return;
+            // A change seen while nobody was waiting (during the caller's own sync) counts now.
+            if (w.pending) {
+              w.pending = false;
+              finish();
+              return;
+            }
             w.listeners.add(finish);
             listeners.push({ set: w.listeners, fn: finish });
           },
@@ -595,24 +647,42 @@ export class ImapRepository implements Repository {
     });
   }
 
-  private async watcher(folder: string): Promise<{ client: ImapFlow; listeners: Set<() => void> }> {
+  /**
+   * Start IDLE on these folders now (idempotent) so that changes from here on are remembered until
+   * the next waitForChange(); throws when a folder cannot be watched.
+   */
+  async startWatching(folders: string[]): Promise<void> {
+    try {
+      await Promise.all(folders.map((f) => this.watcher(f)));
+    } catch (err) {
+      throw classifyImapError(err, this.label, `cannot watch ${folders.join(', ')}`);
+    }
+  }
+
+  private async watcher(folder: string): Promise<Watcher> {
     const existing = this.watchers.get(folder);
     if (existing && existing.client.usable) return existing;
-    const client = await this.newClient();
-    const w = { client, listeners: new Set<() => void>() };
-    this.watchers.set(folder, w);
+    const listeners = new Set<() => void>();
+    const w: Watcher = { client: undefined as unknown as ImapFlow, listeners, pending: false };
     const notify = () => {
-      for (const l of [...w.listeners]) l();
+      if (listeners.size === 0) w.pending = true;
+      for (const l of [...listeners]) l();
     };
-    client.on('exists', notify);
-    client.on('expunge', notify);
-    client.on('flags', notify);
-    client.on('error', () => this.watchers.delete(folder));
-    client.on('close', () => {
-      if (this.watchers.get(folder) === w) this.watchers.delete(folder);
-      notify();
+    const client = await this.connectClient((c) => {
+      c.on('exists', notify);
+      c.on('expunge', notify);
+      c.on('flags', notify);
+      c.on('error', () => {
+        if (this.watchers.get(folder) === w) this.watchers.delete(folder);
+      });
+      c.on('close', () => {
+        if (this.watchers.get(folder) === w) this.watchers.delete(folder);
+        notify();
+      });
     });
-    await client.connect();
+    w.client = client;
+    w.pending = false;
+    this.watchers.set(folder, w);
     await client.mailboxOpen(this.toServer(folder));
     // IDLE until the connection ends; imapflow re-issues it (maxIdleTime) before servers drop it.
     const loop = async () => {
@@ -642,6 +712,14 @@ export class ImapRepository implements Repository {
     this.watchers.clear();
     await this.appender?.close();
   }
+}
+
+/** A connection IDLE on one folder, with whoever waits for its changes. */
+interface Watcher {
+  client: ImapFlow;
+  listeners: Set<() => void>;
+  /** A change arrived while no one was waiting. */
+  pending: boolean;
 }
 
 function chunks<T>(xs: readonly T[], n: number): T[][] {

@@ -50,6 +50,12 @@ export interface FolderSnapshot {
   messages: MessageEntry[];
 }
 
+/** Options of Repository.snapshot(). */
+export interface SnapshotOptions {
+  minUid?: number;
+  withDates?: boolean;
+}
+
 /** What changed in a folder since a mod-sequence (RFC 7162 CHANGEDSINCE / QRESYNC VANISHED). */
 export interface FolderChanges {
   status: FolderStatus;
@@ -129,8 +135,11 @@ export interface Repository {
   createFolder(name: string): Promise<void>;
   /** Counters of a folder without listing its messages. */
   status(folder: string): Promise<FolderStatus>;
-  /** Every message's UID, flags and size; with `minUid`, only UIDs >= minUid (status still covers the folder). */
-  snapshot(folder: string, opts?: { minUid?: number }): Promise<FolderSnapshot>;
+  /**
+   * Every message's UID, flags and size (and INTERNALDATE with `withDates`); with `minUid`, only
+   * UIDs >= minUid (the status still covers the whole folder).
+   */
+  snapshot(folder: string, opts?: SnapshotOptions): Promise<FolderSnapshot>;
   /** Changes since a mod-sequence; null when the side has no CONDSTORE or the mod-sequence is too old. */
   changesSince(folder: string, modSeq: bigint): Promise<FolderChanges | null>;
   /** All UIDs now in the folder (to find expunges without QRESYNC). */

@@ -19,6 +19,7 @@ import {
   type RemoveMode,
   type Repository,
   type RepositoryCapabilities,
+  type SnapshotOptions,
 } from './repository.js';
 
 /** Options of a StoreRepository. */
@@ -111,10 +112,21 @@ export class StoreRepository implements Repository {
     }
   }
 
-  /** Counters through the open handle (it rescans the folder). */
+  /**
+   * Counters from the store (it rescans the folder). A cached handle of a folder that was deleted
+   * and created again (a new UIDVALIDITY) is dropped, so the next call opens the new one.
+   */
   async status(folder: string): Promise<FolderStatus> {
     try {
-      const s = await (await this.handle(folder)).status();
+      const s = await this.u().status(folder);
+      const cached = this.handles.get(folder);
+      if (cached) {
+        const h = await cached.catch(() => null);
+        if (!h || h.uidValidity !== s.uidValidity) {
+          this.handles.delete(folder);
+          await h?.close().catch(() => undefined);
+        }
+      }
       return { uidValidity: s.uidValidity, uidNext: s.uidNext, highestModSeq: s.highestModSeq, messages: s.messages };
     } catch (err) {
       throw wrap(err, `${this.label}: folder ${folder}`);
@@ -122,7 +134,7 @@ export class StoreRepository implements Repository {
   }
 
   /** Every message's metadata. */
-  async snapshot(folder: string, opts: { minUid?: number } = {}): Promise<FolderSnapshot> {
+  async snapshot(folder: string, opts: SnapshotOptions = {}): Promise<FolderSnapshot> {
     const h = await this.handle(folder);
     try {
       const list = await h.list();

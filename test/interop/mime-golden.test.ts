@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,9 +123,13 @@ describe('MIME golden test against Dovecot', () => {
   beforeAll(async () => {
     if (!enabled) return;
     dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-mime-golden-'));
+    // Dovecot's unprivileged processes must reach the passwd file and sockets in here
+    chmodSync(dir, 0o755);
     port = 20000 + Math.floor(Math.random() * 20000);
-    const started = spawnSync('bash', [script, 'start', dir, String(port)], { encoding: 'utf8' });
-    if (started.status !== 0) throw new Error(`dovecot.sh start failed: ${started.stderr}`);
+    // output to a file: the daemon keeps inherited pipes open, which would block spawnSync
+    const log = path.join(dir, 'start.log');
+    const started = spawnSync('bash', ['-c', 'bash "$0" start "$1" "$2" >"$3" 2>&1', script, dir, String(port), log]);
+    if (started.status !== 0) throw new Error(`dovecot.sh start failed: ${readFileSync(log, 'utf8')}`);
     const c = await RawImapClient.connect(port);
     await c.login('test1', 'pass');
     for (const m of corpus) {
@@ -141,7 +145,7 @@ describe('MIME golden test against Dovecot', () => {
   afterAll(async () => {
     if (client) await client.close().catch(() => undefined);
     if (dir) {
-      spawnSync('bash', [script, 'stop', dir]);
+      spawnSync('bash', ['-c', 'bash "$0" stop "$1" >/dev/null 2>&1', script, dir]);
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -166,7 +170,7 @@ describe('MIME golden test against Dovecot', () => {
         const ours = p.ours(m.raw);
         if (JSON.stringify(theirs) !== JSON.stringify(ours)) {
           differences.add(`${m.name} ${p.item}`);
-          details.push(`${m.name} ${p.item}\n  dovecot: ${JSON.stringify(theirs).slice(0, 600)}\n  imapkit: ${JSON.stringify(ours).slice(0, 600)}`);
+          details.push(`${m.name} ${p.item}\n  dovecot: ${JSON.stringify(theirs).slice(0, 100000)}\n  imapkit: ${JSON.stringify(ours).slice(0, 100000)}`);
         }
       }
       // BINARY separately: Dovecot refuses (NO) or disconnects on undecodable parts

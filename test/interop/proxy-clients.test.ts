@@ -3,7 +3,7 @@
  * and mbsync must see exactly what they see when talking to Dovecot directly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -66,7 +66,9 @@ describe('clients through imapkit proxy (Dovecot backend)', () => {
       const msgs: Array<{ uid: number; subject?: string; flags: string[]; source: string }> = [];
       try {
         for await (const m of c.fetch('1:*', { uid: true, envelope: true, flags: true, source: true })) {
-          msgs.push({ uid: m.uid, subject: m.envelope?.subject, flags: [...(m.flags ?? [])].sort(), source: m.source?.toString('latin1') ?? '' });
+          // \Recent belongs to the first session that sees a message, whichever that is.
+          const flags = [...(m.flags ?? [])].filter((f) => f !== '\\Recent').sort();
+          msgs.push({ uid: m.uid, subject: m.envelope?.subject, flags, source: m.source?.toString('latin1') ?? '' });
         }
         const found = await c.search({ body: 'number 3' }, { uid: true });
         msgs.push({ uid: -1, flags: (found || []).map(String), source: '' });
@@ -83,7 +85,7 @@ describe('clients through imapkit proxy (Dovecot backend)', () => {
     expect(viaProxy).toEqual(viaDirect);
   });
 
-  it("Python's imaplib gets the same answers", () => {
+  it("Python's imaplib gets the same answers", async () => {
     if (!haveDovecot || !peer('python3')) return;
     const script = `
 import imaplib, json, sys
@@ -92,36 +94,39 @@ m = imaplib.IMAP4('127.0.0.1', port)
 out = {'login': m.login('test1', 'pass')[0]}
 out['select'] = m.select('INBOX')[1][0].decode()
 typ, data = m.fetch('1:*', '(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
-out['fetch'] = [d.decode('latin1') if isinstance(d, bytes) else [x.decode('latin1') for x in d] for d in data]
+out['fetch'] = [(d.decode('latin1') if isinstance(d, bytes) else [x.decode('latin1') for x in d]) for d in data]
+out['fetch'] = json.loads(json.dumps(out['fetch']).replace('\\\\Recent', '').replace('( ', '(').replace(' )', ')'))
 out['search'] = m.search(None, 'SUBJECT', '"number 2"')[1][0].decode()
 out['list'] = sorted(x.decode() for x in m.list()[1])
 out['status'] = m.status('INBOX', '(MESSAGES UNSEEN)')[1][0].decode()
 out['logout'] = m.logout()[0]
 print(json.dumps(out))
 `;
-    const a = JSON.parse(run('python3', ['-c', script, String(direct)]));
-    const b = JSON.parse(run('python3', ['-c', script, String(proxied)]));
-    expect(a.fetch).toHaveLength(5);
+    const a = JSON.parse(await run('python3', ['-c', script, String(direct)]));
+    const b = JSON.parse(await run('python3', ['-c', script, String(proxied)]));
+    expect(a.fetch).toHaveLength(10);
+    expect(a.fetch[0][1]).toContain('Subject: message number 1');
     expect(a.search).toBe('2');
     expect(b).toEqual(a);
     expect(b.logout).toBe('BYE');
   });
 
-  it('curl lists and fetches a message by UID the same way', () => {
+  it('curl lists and fetches a message by UID the same way', async () => {
     if (!haveDovecot || !peer('curl')) return;
-    const curl = (port: number, url: string): string => run('curl', ['-s', '--max-time', '20', `imap://127.0.0.1:${port}${url}`, '-u', 'test1:pass']);
-    const listDirect = curl(direct, '/INBOX');
-    expect(curl(proxied, '/INBOX')).toBe(listDirect);
-    const msg = curl(proxied, '/INBOX;UID=1');
-    expect(msg).toBe(curl(direct, '/INBOX;UID=1'));
+    const curl = (port: number, url: string): Promise<string> => run('curl', ['-s', '--max-time', '20', `imap://127.0.0.1:${port}${url}`, '-u', 'test1:pass']);
+    const listDirect = await curl(direct, '/INBOX');
+    expect(listDirect).toContain('INBOX');
+    expect(await curl(proxied, '/INBOX')).toBe(listDirect);
+    const msg = await curl(proxied, '/INBOX;UID=1');
+    expect(msg).toBe(await curl(direct, '/INBOX;UID=1'));
     expect(msg).toContain('Subject: message number 1');
     expect(msg).toContain('x LOGOUT');
-    expect(curl(proxied, '/')).toBe(curl(direct, '/'));
+    expect(await curl(proxied, '/')).toBe(await curl(direct, '/'));
   });
 
-  it('mbsync syncs the same Maildir through the proxy as directly', () => {
+  it('mbsync syncs the same Maildir through the proxy as directly', async () => {
     if (!haveDovecot || !peer('mbsync')) return;
-    const sync = (port: number, name: string): string[] => {
+    const sync = async (port: number, name: string): Promise<string[]> => {
       const dir = path.join(tmp, name);
       const rc = path.join(tmp, `${name}.mbsyncrc`);
       writeFileSync(
@@ -150,22 +155,23 @@ Create Near
 SyncState *
 `,
       );
-      run('mbsync', ['-c', rc, '-a', '-q'], { env: { HOME: tmp } });
+      mkdirSync(dir, { recursive: true });
+      await run('mbsync', ['-c', rc, '-a', '-q'], { env: { HOME: tmp } });
       const files: string[] = [];
       const walk = (d: string): void => {
         for (const e of readdirSync(d, { withFileTypes: true })) {
           const p = path.join(d, e.name);
           if (e.isDirectory()) walk(p);
-          else if (/\/(cur|new)\//.test(p)) files.push(`${path.relative(dir, path.dirname(path.dirname(p)))}: ${readFileSync(p, 'latin1')}`);
+          // mbsync stamps each copy with a random X-TUID header.
+          else if (/\/(cur|new)\//.test(p)) files.push(`${path.relative(dir, path.dirname(path.dirname(p)))}: ${readFileSync(p, 'latin1').replace(/^X-TUID: .*\r?\n/m, '')}`);
         }
       };
       walk(dir);
       return files.sort();
     };
-    const a = sync(direct, 'direct');
-    const b = sync(proxied, 'proxied');
+    const a = await sync(direct, 'direct');
+    const b = await sync(proxied, 'proxied');
     expect(a.filter((f) => f.startsWith('INBOX:'))).toHaveLength(5);
-    expect(a.some((f) => f.startsWith('Archive/2023:') || f.includes('Archive'))).toBe(false);
     expect(b).toEqual(a);
   });
 });

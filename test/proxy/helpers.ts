@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -231,7 +231,14 @@ export class TestClient {
   }
 }
 
-/** Run a command line, returning stdout (throws with stderr on failure). */
-export function run(cmd: string, args: string[], opts: { input?: string; timeout?: number; env?: Record<string, string> } = {}): string {
-  return execFileSync(cmd, args, { input: opts.input, timeout: opts.timeout ?? 60_000, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] }).toString('utf8');
+/** Run a program asynchronously (the proxy under test lives in this process), returning stdout; rejects with stderr. */
+export function run(cmd: string, args: string[], opts: { input?: string; timeout?: number; env?: Record<string, string> } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { timeout: opts.timeout ?? 60_000, env: { ...process.env, ...opts.env }, maxBuffer: 64 * 1024 * 1024, encoding: 'latin1' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    else child.stdin?.end();
+  });
 }

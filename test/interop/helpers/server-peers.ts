@@ -5,7 +5,7 @@
  * without blocking the event loop (an in-process server must keep answering them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +61,8 @@ export function freePort(): Promise<number> {
 /** A fresh temporary directory and a function that removes it. */
 export function tempDir(prefix: string): { dir: string; remove: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), `imapkit-${prefix}-`));
+  // Dovecot's auth and mail processes run as other users and must reach into it (mkdtemp makes it 0700).
+  chmodSync(dir, 0o755);
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -194,10 +196,22 @@ export function run(command: string, args: string[], opts: { input?: string | Bu
       clearTimeout(timer);
       reject(e);
     });
-    child.once('close', (code) => {
+    let settled = false;
+    const finish = (code: number | null): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       const bytes = Buffer.concat(out);
       resolve({ code, stdout: bytes.toString('utf8'), stderr: err, stdoutBytes: bytes });
+    };
+    child.once('close', finish);
+    // A daemon it started (dovecot) may hold our pipes open for ever: after exit, wait briefly, then stop reading.
+    child.once('exit', (code) => {
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(code);
+      }, 200).unref();
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
