@@ -36,12 +36,23 @@ class Conn {
     socket.on('close', () => this.waiting?.reject(new Error('connection closed')));
   }
 
-  static connect(port: number): Promise<Conn> {
+  /** Connect and wait for the greeting; rejects with 'stalled' when none comes within `timeoutMs`. */
+  static connect(port: number, timeoutMs = 60_000): Promise<Conn> {
     return new Promise((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1');
       const c = new Conn(s);
-      s.once('error', reject);
-      c.greeted = () => resolve(c);
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error('stalled'));
+      }, timeoutMs);
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      c.greeted = () => {
+        clearTimeout(timer);
+        resolve(c);
+      };
     });
   }
 
@@ -101,10 +112,29 @@ class Conn {
   }
 }
 
+/**
+ * Connections whose greeting never came and were retried. imapproxyd listens with a backlog of 5:
+ * with 20 clients connecting at once the kernel drops handshakes it cannot queue, and such a client
+ * waits for a greeting that never comes. A webmail client would time out and retry; so do we, after
+ * 1 s, and the time is counted in the cycle.
+ */
+let stalls = 0;
+
+async function open(port: number): Promise<Conn> {
+  for (;;) {
+    try {
+      return await Conn.connect(port, 1000);
+    } catch (err) {
+      if ((err as Error).message !== 'stalled') throw err;
+      stalls++;
+    }
+  }
+}
+
 /** One webmail-style cycle. */
 async function cycle(port: number, user: string): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const c = await Conn.connect(port);
+  const c = await open(port);
   await c.cmd(`LOGIN ${user} pass`);
   await c.cmd('SELECT INBOX');
   await c.cmd('FETCH 1:10 FLAGS');
@@ -114,6 +144,8 @@ async function cycle(port: number, user: string): Promise<number> {
 }
 
 interface CycleResult {
+  /** Connects retried because no greeting came within 1 s. */
+  stalledConnects: number;
   totalMs: number;
   cyclesPerSecond: number;
   meanMs: number;
@@ -124,7 +156,10 @@ interface CycleResult {
 function summarize(times: number[], totalMs: number): CycleResult {
   const sorted = [...times].sort((a, b) => a - b);
   const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  const stalled = stalls;
+  stalls = 0;
   return {
+    stalledConnects: stalled,
     totalMs: round(totalMs),
     cyclesPerSecond: round((times.length / totalMs) * 1000),
     meanMs: round(times.reduce((a, b) => a + b, 0) / times.length, 3),
@@ -154,6 +189,7 @@ async function concurrent(port: number): Promise<CycleResult> {
 async function warm(port: number): Promise<void> {
   await Promise.all(USERS.map((u) => cycle(port, u)));
   await new Promise((r) => setTimeout(r, 200));
+  stalls = 0;
 }
 
 /** FETCH 1:* BODY.PEEK[] of the stream user's INBOX: MB/s over the FETCH alone. */
@@ -238,13 +274,25 @@ function have(bin: string): boolean {
   }
 }
 
-/** Run the benchmark; returns the figures. */
-export default async function bench(): Promise<unknown> {
+/** Run the benchmark; returns the figures. `--stream-only` skips the cycles (for tuning). */
+export default async function bench(args: string[] = []): Promise<unknown> {
+  const streamOnly = args.includes('--stream-only');
   if (!have('dovecot')) throw new Error('dovecot is not installed (scripts/install-peers.sh)');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'imapkit-bench-proxy-'));
   chmodSync(tmp, 0o755);
   const children: ChildProcess[] = [];
   const dovecotDir = path.join(tmp, 'dovecot');
+  const cleanup = (): void => {
+    for (const c of children) if (c.pid && c.exitCode === null) c.kill('SIGTERM');
+    if (existsSync(dovecotDir)) execFileSync('bash', [path.join(root, 'scripts/dovecot.sh'), 'stop', dovecotDir], { stdio: 'ignore' });
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (): void => {
+    cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     // Dovecot, with the bench users.
     const dport = await freePort();
@@ -317,28 +365,38 @@ export default async function bench(): Promise<unknown> {
     targets.push(['imapkit', kport]);
     const seq: Record<string, CycleResult> = {};
     const conc: Record<string, CycleResult> = {};
-    for (const [name, port] of targets) {
+    for (const [name, port] of streamOnly ? [] : targets) {
       await warm(port);
       seq[name] = await sequential(port);
       console.log(`sequential  ${name.padEnd(10)} ${JSON.stringify(seq[name])}`);
     }
-    for (const [name, port] of targets) {
+    for (const [name, port] of streamOnly ? [] : targets) {
       conc[name] = await concurrent(port);
       console.log(`concurrent  ${name.padEnd(10)} ${JSON.stringify(conc[name])}`);
     }
 
-    // Streaming: first FETCH indexes the mailbox in Dovecot; then alternate, best of 3.
+    // Streaming: the first FETCH makes Dovecot index the mailbox. Then alternate direct and proxied
+    // runs; on a shared machine other load only ever slows a run down, so the best run of each side
+    // is the fairest figure of what the path can do (the median is kept too).
     await stream(dport);
+    await stream(kport);
     const runs: Record<string, Array<{ ms: number; mb: number; mbPerSecond: number }>> = { direct: [], imapkit: [] };
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 9; i++) {
       runs.direct.push(await stream(dport));
       runs.imapkit.push(await stream(kport));
     }
     const best = (r: typeof runs.direct) => r.reduce((a, b) => (b.mbPerSecond > a.mbPerSecond ? b : a));
-    const streaming = { direct: best(runs.direct), imapkit: best(runs.imapkit), runs };
+    const median = (r: typeof runs.direct) => [...r].sort((a, b) => a.mbPerSecond - b.mbPerSecond)[Math.floor(r.length / 2)].mbPerSecond;
+    const streaming = {
+      direct: best(runs.direct),
+      imapkit: best(runs.imapkit),
+      medianMbPerSecond: { direct: median(runs.direct), imapkit: median(runs.imapkit) },
+      runs,
+    };
     console.log(`streaming   direct     ${JSON.stringify(streaming.direct)}`);
     console.log(`streaming   imapkit    ${JSON.stringify(streaming.imapkit)}`);
 
+    if (streamOnly) return { streaming, ratio: round(streaming.imapkit.mbPerSecond / streaming.direct.mbPerSecond, 3) };
     const ratios = {
       cachedCycleVsDirect: round(seq.imapkit.meanMs / seq.direct.meanMs, 3),
       concurrentCycleVsDirect: round(conc.direct.cyclesPerSecond / conc.imapkit.cyclesPerSecond, 3),
@@ -356,32 +414,39 @@ export default async function bench(): Promise<unknown> {
     writeFileSync(path.join(root, 'bench/results/proxy.md'), markdown(result));
     return result;
   } finally {
-    for (const c of children) if (c.pid && c.exitCode === null) c.kill('SIGTERM');
-    if (existsSync(dovecotDir)) execFileSync('bash', [path.join(root, 'scripts/dovecot.sh'), 'stop', dovecotDir], { stdio: 'ignore' });
-    rmSync(tmp, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    cleanup();
   }
 }
 
 function markdown(r: {
   sequential: Record<string, CycleResult>;
   concurrent: Record<string, CycleResult>;
-  streaming: { direct: { mbPerSecond: number; mb: number; ms: number }; imapkit: { mbPerSecond: number; mb: number; ms: number } };
+  streaming: {
+    direct: { mbPerSecond: number; mb: number; ms: number };
+    imapkit: { mbPerSecond: number; mb: number; ms: number };
+    medianMbPerSecond: { direct: number; imapkit: number };
+  };
   ratios: Record<string, number | null>;
   targets: Record<string, boolean | null>;
 }): string {
   const rows = Object.keys(r.sequential).map(
-    (k) => `| ${k} | ${r.sequential[k].meanMs} | ${r.sequential[k].p95Ms} | ${r.sequential[k].cyclesPerSecond} | ${r.concurrent[k].cyclesPerSecond} | ${r.concurrent[k].p95Ms} |`,
+    (k) =>
+      `| ${k} | ${r.sequential[k].meanMs} | ${r.sequential[k].p95Ms} | ${r.sequential[k].cyclesPerSecond} | ${r.concurrent[k].cyclesPerSecond} | ${r.concurrent[k].p95Ms} | ${r.concurrent[k].stalledConnects} |`,
   );
   return [
     '# imapkit proxy benchmark',
     '',
     `${CYCLES} cycles of connect, LOGIN, SELECT INBOX, FETCH 1:10 FLAGS, LOGOUT against Dovecot ${dovecotVersion()} on loopback (${os.cpus().length} CPUs, shared), cache warm.`,
     '',
-    '| path | sequential mean ms | sequential p95 ms | sequential cycles/s | 20 clients cycles/s | 20 clients p95 ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| path | sequential mean ms | sequential p95 ms | sequential cycles/s | 20 clients cycles/s | 20 clients p95 ms | stalled connects (20 clients) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
-    `FETCH 1:* BODY.PEEK[] of ${STREAM_MESSAGES} messages (${r.streaming.direct.mb} MB): direct ${r.streaming.direct.mbPerSecond} MB/s, through imapkit proxy ${r.streaming.imapkit.mbPerSecond} MB/s.`,
+    'A stalled connect: no greeting within 1 s (imapproxyd listens with a backlog of 5; the kernel drops handshakes beyond it), retried; the wait counts in the cycle.',
+    '',
+    `FETCH 1:* BODY.PEEK[] of ${STREAM_MESSAGES} messages (${r.streaming.direct.mb} MB), best of 9 alternating runs: direct ${r.streaming.direct.mbPerSecond} MB/s, through imapkit proxy ${r.streaming.imapkit.mbPerSecond} MB/s (medians ${r.streaming.medianMbPerSecond.direct} and ${r.streaming.medianMbPerSecond.imapkit} MB/s).`,
     '',
     '| ratio | value | target | met |',
     '| --- | ---: | --- | --- |',

@@ -58,7 +58,6 @@ const oauth2Schema = z
     provider: z.enum(['google', 'microsoft', 'custom']).default('google'),
     clientSecretFile: z.string().min(1),
     tokenFile: z.string().min(1),
-    mechanism: z.enum(['XOAUTH2', 'OAUTHBEARER']).default('XOAUTH2'),
     /** Token endpoint for `custom` when the client secret file names none. */
     tokenUrl: z.string().url().optional(),
   })
@@ -156,7 +155,7 @@ export type Credentials =
   | { kind: 'password'; password: string }
   | { kind: 'passwordCommand'; command: string }
   | { kind: 'passwordFile'; file: string }
-  | { kind: 'oauth2'; provider: 'google' | 'microsoft' | 'custom'; clientSecretFile: string; tokenFile: string; mechanism: 'XOAUTH2' | 'OAUTHBEARER'; tokenUrl?: string };
+  | { kind: 'oauth2'; provider: 'google' | 'microsoft' | 'custom'; clientSecretFile: string; tokenFile: string; tokenUrl?: string };
 
 /** One IMAP account, fully resolved. */
 export interface AccountConfig {
@@ -230,7 +229,6 @@ function account(a: RawAccount, base: string): AccountConfig {
       provider: a.oauth2.provider,
       clientSecretFile: resolvePath(a.oauth2.clientSecretFile, base),
       tokenFile: resolvePath(a.oauth2.tokenFile, base),
-      mechanism: a.oauth2.mechanism,
       tokenUrl: a.oauth2.tokenUrl,
     };
   } else if (a.passwordCommand !== undefined) credentials = { kind: 'passwordCommand', command: a.passwordCommand };

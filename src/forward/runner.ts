@@ -24,7 +24,7 @@ export interface CycleResult {
 /** Events a session reports to the loop (for the status file and logs). */
 export interface SessionEvents {
   forwarded(info: { folder: string; uid: number; messageId: string | null; subject?: string; arrivedAt?: Date; confirmedAt: Date }): void;
-  rejected(info: { folder: string; uid: number; messageId: string | null; reason: string }): void;
+  rejected(info: { messageId: string | null; reason: string }): void;
 }
 
 /** One connected forward: the source and target open, ready to forward. */
@@ -42,7 +42,7 @@ export interface ForwardSession {
 }
 
 /** Builds the session of a forward (the real one drives the sync engine; tests inject fakes). */
-export type SessionFactory = (spec: ForwardSpec, ctx: { log: Logger; stateDir: string; events: SessionEvents; debug: boolean; signal: AbortSignal }) => ForwardSession;
+export type SessionFactory = (spec: ForwardSpec, ctx: { log: Logger; stateDir: string; events: SessionEvents; debug: boolean; noIdle: boolean; signal: AbortSignal }) => ForwardSession;
 
 /** Options of a forward loop. */
 export interface RunnerOptions {
@@ -113,7 +113,7 @@ export async function runForward(spec: ForwardSpec, opts: RunnerOptions): Promis
     rejected: (m) => {
       outcome.rejected++;
       status.update({ rejected: outcome.rejected, lastError: { at: new Date().toISOString(), message: `target refused ${m.messageId ?? `UID ${m.uid}`}: ${m.reason}` } });
-      log.error({ folder: m.folder, uid: m.uid, messageId: m.messageId, reason: m.reason }, 'target refused the message; it stays unforwarded and is retried later');
+      log.error({ messageId: m.messageId, reason: m.reason }, 'the target refused a message: it is NOT forwarded (it stays on the source); the forward goes on');
     },
   };
   const factory = opts.sessionFactory ?? (await import('./session.js')).createSession;
@@ -121,7 +121,7 @@ export async function runForward(spec: ForwardSpec, opts: RunnerOptions): Promis
   let attempt = 0;
   try {
     while (!opts.signal.aborted) {
-      const session = factory(spec, { log, stateDir: opts.stateDir, events, debug: opts.debug ?? false, signal: opts.signal });
+      const session = factory(spec, { log, stateDir: opts.stateDir, events, debug: opts.debug ?? false, noIdle: opts.noIdle ?? false, signal: opts.signal });
       try {
         status.update({ state: 'connecting' });
         await session.open();

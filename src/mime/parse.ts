@@ -146,8 +146,12 @@ class Indexer {
       const kind = analyze(this.raw, part, mimeChild, parentDigest);
       const depthOk = part.depth + 1 < MAX_DEPTH && !this.capped;
       part.multipart = kind.multipart && depthOk;
-      if (kind.multipart && !depthOk) part.text = false;
-      if (kind.message && !depthOk) part.text = part.contentType === null;
+      if ((kind.multipart || kind.message) && !depthOk) {
+        // too deep: an opaque body, announced as application/octet-stream (as Dovecot does)
+        part.contentType = part.type = 'application';
+        part.contentSubtype = part.subtype = 'octet-stream';
+        part.text = false;
+      }
       if (end.kind === 'cut') {
         // the header's last line break belongs to the parent; the body is empty
         part.headerSize = part.headerEnd - part.headerStart + (this.bare - bare0) - (end.eol === 1 ? 1 : 0);
@@ -315,6 +319,12 @@ class Indexer {
   }
 }
 
+/** A value up to its first NUL (Dovecot keeps these as C strings). */
+function cString(s: string): string {
+  const nul = s.indexOf('\0');
+  return nul < 0 ? s : s.slice(0, nul);
+}
+
 /** Read a part's Content-* fields (Dovecot's rules on which occurrence wins) and derive its kind. */
 function analyze(raw: Buffer, part: MimePart, mimeChild: boolean, parentDigest: boolean): PartKind {
   let isMime = mimeChild;
@@ -357,16 +367,16 @@ function analyze(raw: Buffer, part: MimePart, mimeChild: boolean, parentDigest: 
         break;
       }
       case 'content-id':
-        part.id ??= fieldValue(raw, f);
+        part.id ??= cString(fieldValue(raw, f));
         break;
       case 'content-md5':
-        part.md5 ??= fieldValue(raw, f);
+        part.md5 ??= cString(fieldValue(raw, f));
         break;
       case 'content-description':
-        part.description ??= fieldValue(raw, f);
+        part.description ??= cString(fieldValue(raw, f));
         break;
       case 'content-location':
-        part.location ??= fieldValue(raw, f);
+        part.location ??= cString(fieldValue(raw, f));
         break;
       case 'content-language': {
         if (part.language !== null) break;

@@ -21,6 +21,9 @@ const CLASS = new Uint8Array(256);
   }
 })();
 
+/** NUL inside quoted strings and comments becomes U+FFFD (UTF-8 bytes), as in Dovecot. */
+const NUL_REPLACEMENT = '\xef\xbf\xbd';
+
 /** True for RFC 5322 atext (8-bit bytes count as atext, as in Dovecot). */
 export function isAtext(c: number): boolean {
   return (CLASS[c & 255]! & 1) !== 0;
@@ -62,7 +65,10 @@ export class Scanner {
     let level = 1;
     for (; this.pos < n; this.pos++) {
       const c = s.charCodeAt(this.pos);
-      if (c === 0x28) level++;
+      if (c === 0 && this.lastComment !== null) {
+        this.lastComment += s.slice(start, this.pos) + NUL_REPLACEMENT;
+        start = this.pos + 1;
+      } else if (c === 0x28) level++;
       else if (c === 0x29) {
         if (--level === 0) {
           if (this.lastComment !== null) this.lastComment += s.slice(start, this.pos);
@@ -105,7 +111,7 @@ export class Scanner {
     return this.pos < s.length ? this.skipLwsp() : 0;
   }
 
-  /** dot-atom, whitespace allowed around dots (RFC 822 style). */
+  /** dot-atom (domains), whitespace allowed around dots (RFC 822 style). */
   dotAtom(): number {
     const s = this.s;
     if (this.atEnd() || !isAtext(s.charCodeAt(this.pos))) return -1;
@@ -116,17 +122,33 @@ export class Scanner {
         continue;
       }
       this.out += s.slice(start, this.pos);
-      let ret = this.skipLwsp();
+      const ret = this.skipLwsp();
       if (ret <= 0) return ret;
       if (s.charCodeAt(this.pos) !== 0x2e) return 1;
       this.pos++;
       this.out += '.';
-      ret = this.skipLwsp();
-      if (ret <= 0) return ret;
+      // strict: a dot must be followed by more atext (no trailing or doubled dots)
+      if (this.skipLwsp() <= 0 || !isAtext(s.charCodeAt(this.pos))) return -1;
       start = this.pos;
     }
     this.out += s.slice(start, this.pos);
     return 0;
+  }
+
+  /** Local part with dots anywhere (".a", "a.", "a..b"), as real mail has them. */
+  looseDotAtom(): number {
+    let ret = -1;
+    do {
+      while (this.cur() === 0x2e) {
+        this.out += '.';
+        this.pos++;
+        if (this.atEnd()) return 0;
+        ret = 1;
+      }
+      if (this.cur() === 0x40) break;
+      ret = this.atom();
+    } while (ret > 0 && this.cur() === 0x2e);
+    return ret;
   }
 
   /** MIME token (RFC 2045), dots allowed; may be empty. */
@@ -149,6 +171,10 @@ export class Scanner {
         this.out += s.slice(start, this.pos);
         this.pos++;
         return this.skipLwsp();
+      }
+      if (c === 0) {
+        this.out += s.slice(start, this.pos) + NUL_REPLACEMENT;
+        start = this.pos + 1;
       }
       if (c === 0x0a) {
         let end = this.pos;
@@ -379,7 +405,7 @@ export function parseAddressList(value: string): Address[] {
   };
   const localPart = (): number => {
     sc.out = '';
-    const ret = sc.cur() === 0x22 ? sc.quotedString() : sc.dotAtom();
+    const ret = sc.cur() === 0x22 ? sc.quotedString() : sc.looseDotAtom();
     if (ret < 0) return -1;
     addr.mailbox = sc.out;
     return ret;

@@ -27,7 +27,10 @@ export function resolvePart(root: MimePart, path: number[]): MimePart | null {
   return part;
 }
 
-/** The header fields of `part` selected by name (or all but those), CRLF-terminated, plus the blank line. */
+/**
+ * HEADER.FIELDS: the selected fields, each ending in CRLF, then a blank line. HEADER.FIELDS.NOT:
+ * the other fields as they are, and the blank line only when the header has one (Dovecot).
+ */
 function headerFields(raw: Buffer, part: MimePart, names: string[], exclude: boolean): Buffer {
   const wanted = new Set(names.map((n) => n.toLowerCase()));
   const chunks: Buffer[] = [];
@@ -35,9 +38,9 @@ function headerFields(raw: Buffer, part: MimePart, names: string[], exclude: boo
     if (wanted.has(f.name.toLowerCase()) === exclude) continue;
     const bytes = crlf(raw, f.start, f.end);
     chunks.push(bytes);
-    if (bytes.length === 0 || bytes[bytes.length - 1] !== 0x0a) chunks.push(Buffer.from('\r\n'));
+    if (!exclude && (bytes.length === 0 || bytes[bytes.length - 1] !== 0x0a)) chunks.push(Buffer.from('\r\n'));
   }
-  chunks.push(Buffer.from('\r\n'));
+  if (!exclude || part.bodyStart > part.headerEnd) chunks.push(Buffer.from('\r\n'));
   return Buffer.concat(chunks);
 }
 

@@ -68,6 +68,13 @@ interface EnvelopeData {
   bcc: Address[];
 }
 
+/** U+FFFD as UTF-8 bytes (byte string): what a NUL in an envelope string becomes (Dovecot). */
+const REPLACEMENT = '\xef\xbf\xbd';
+
+function noNul(s: string): string {
+  return s.indexOf('\0') < 0 ? s : s.replace(/\0/g, REPLACEMENT);
+}
+
 /** Collect envelope fields: the last of each string field wins, address fields accumulate. */
 export function envelopeData(raw: Buffer, part: MimePart): EnvelopeData {
   const d: EnvelopeData = { date: null, subject: null, inReplyTo: null, messageId: null, from: [], sender: [], replyTo: [], to: [], cc: [], bcc: [] };
@@ -76,16 +83,16 @@ export function envelopeData(raw: Buffer, part: MimePart): EnvelopeData {
     if (name.length < 2 || name.length > 11) continue;
     switch (name.toLowerCase()) {
       case 'date':
-        d.date = fieldValue(raw, f);
+        d.date = noNul(fieldValue(raw, f));
         break;
       case 'subject':
-        d.subject = fieldValue(raw, f);
+        d.subject = noNul(fieldValue(raw, f));
         break;
       case 'in-reply-to':
-        d.inReplyTo = fieldValue(raw, f);
+        d.inReplyTo = noNul(fieldValue(raw, f));
         break;
       case 'message-id':
-        d.messageId = fieldValue(raw, f);
+        d.messageId = noNul(fieldValue(raw, f));
         break;
       case 'from':
         d.from.push(...parseAddressList(fieldValue(raw, f)));

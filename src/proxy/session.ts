@@ -35,6 +35,11 @@ export interface SessionDeps {
 
 type Phase = 'preauth' | 'login' | 'pipe' | 'logout' | 'closing' | 'closed';
 const LF = 0x0a;
+/**
+ * Bytes a socket may hold unsent before its source is paused. Node's own mark (16 KiB) is below
+ * one 64 KiB read: pausing at it would stall the pipe on every chunk of a large FETCH.
+ */
+const PIPE_HIGH_WATER = 1024 * 1024;
 let sessionSeq = 0;
 
 /** A client connection through the proxy. */
@@ -248,15 +253,15 @@ export class ClientSession {
     const us = this.upSocket as net.Socket;
     const r = this.scanner.feed(chunk);
     const counters = this.deps.stats.backend((this.plan as LoginPlan).backend.id);
-    let ok = true;
     if (r.forward.length === 1) {
       counters.bytesToServer += r.forward[0].length;
-      ok = us.write(r.forward[0]);
+      us.write(r.forward[0]);
     } else if (r.forward.length > 1) {
       const data = Buffer.concat(r.forward);
       counters.bytesToServer += data.length;
-      ok = us.write(data);
+      us.write(data);
     }
+    const ok = us.writableLength < PIPE_HIGH_WATER;
     if (r.logoutTag !== undefined) {
       this.logout(r.logoutTag);
       return;
@@ -280,8 +285,8 @@ export class ClientSession {
     this.deps.stats.backend((this.plan as LoginPlan).backend.id).bytesToClient += chunk.length;
     this.lastToClientLF = chunk[chunk.length - 1] === LF;
     if (this.socket.destroyed) return;
-    const ok = this.socket.write(chunk);
-    if (!ok && !this.upBlocked) {
+    this.socket.write(chunk);
+    if (this.socket.writableLength >= PIPE_HIGH_WATER && !this.upBlocked) {
       this.upBlocked = true;
       const us = this.upSocket as net.Socket;
       us.pause();

@@ -695,8 +695,9 @@ export class Session implements ServerSession {
           this.close(ev.message);
           return;
         }
-        // RFC 7889: a message above APPENDLIMIT is refused with NO [TOOBIG], not BAD.
-        this.writer.tagged(ev.tag, ev.code === 'TOOBIG' ? 'NO' : 'BAD', ev.code, ev.message);
+        // RFC 7889: a message above APPENDLIMIT is refused with NO [TOOBIG], not BAD; an unknown
+        // SEARCH/SORT/THREAD charset is NO [BADCHARSET] (RFC 9051 6.4.4), as the handlers say too.
+        this.writer.tagged(ev.tag, ev.code === 'TOOBIG' || ev.code === 'BADCHARSET' ? 'NO' : 'BAD', ev.code, ev.message);
         return;
       case 'line':
         // Only expected in line mode, which readLine handles; a stray one is ignored.

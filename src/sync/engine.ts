@@ -129,7 +129,7 @@ export function adviceFor(kind: SyncError['kind'], account: string): string {
     case 'auth':
       return `check the user name and password of account ${account} (password, passwordFile, passwordEnv, passwordCommand or netrc)`;
     case 'tls':
-      return `the server certificate of account ${account} is not trusted: set caFile to its CA, or pin it with fingerprint = "SHA-256"`;
+      return `TLS with the server of account ${account} failed: for a private CA set caFile, for a self-signed certificate pin it with fingerprint = "<SHA-256>" (after checking it), for a server without TLS say tls = false (trusted networks only)`;
     case 'config':
       return `fix the configuration of account ${account}`;
     case 'full':
@@ -261,7 +261,7 @@ export class SyncSession {
     };
     const selA = la.filter((f) => !f.noSelect && select(f.name, f.specialUse)).map((f) => f.name);
     const twoWay = !this.spec.appendOnly && (this.spec.direction ?? 'both') === 'both';
-    let selB: string[] = [];
+    const selB: string[] = [];
     if (twoWay) {
       for (const f of lb) {
         if (f.noSelect) continue;

@@ -52,7 +52,6 @@ export function imapDateTime(d: Date): string {
 
 /** A quoted string, or null when the value needs a literal. */
 function quoted(s: string): string | null {
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f\r\n]/.test(s) || Buffer.byteLength(s) !== s.length) return null;
   return `"${s.replace(/(["\\])/g, '\\$1')}"`;
 }

@@ -103,6 +103,9 @@ export function classifyImapError(err: unknown, label: string, what: string): Re
   const code = e.code ?? '';
   const text = e.responseText ? ` (${e.responseText})` : '';
   if (e.authenticationFailed) return new RepositoryError('auth', `${label}: login failed${text}`, err);
+  if (/STARTTLS/i.test(e.message ?? '') && /support|not (offered|available)/i.test(e.message ?? '')) {
+    return new RepositoryError('tls', `${label}: the server offers no STARTTLS (say tls = false to connect without TLS, only on a trusted network such as loopback)`, err);
+  }
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|DEPTH_ZERO|HOSTNAME|ALTNAME/i.test(code) || e.tlsFailed) {
     return new RepositoryError('tls', `${label}: TLS certificate not trusted: ${e.message}`, err);
   }
@@ -458,10 +461,13 @@ export class ImapRepository implements Repository {
   /** SELECT, then one UID FETCH of UID FLAGS RFC822.SIZE over the range. */
   async snapshot(folder: string, opts: SnapshotOptions = {}): Promise<FolderSnapshot> {
     return this.with(folder, `cannot read folder ${folder}`, async (client) => {
-      const status = this.statusOfSelected(client);
+      // A connection that kept the folder selected holds the counters of its last command: new
+      // mail shows up only with the server's next answer. An empty folder is asked with a NOOP;
+      // otherwise the FETCH itself brings the news (no UIDNEXT guard, it may be stale).
+      if (client.mailbox && !client.mailbox.exists) await client.noop();
       const messages: MessageEntry[] = [];
       const min = opts.minUid ?? 1;
-      if (status.messages > 0 && min < status.uidNext) {
+      if (this.statusOfSelected(client).messages > 0) {
         for await (const m of client.fetch(`${min}:*`, { uid: true, flags: true, size: true, internalDate: opts.withDates === true }, { uid: true })) {
           if (m.uid < min) continue;
           const e = this.entryOf(m);
@@ -470,7 +476,8 @@ export class ImapRepository implements Repository {
         }
       }
       messages.sort((x, y) => x.uid - y.uid);
-      return { status, messages };
+      // Read after the FETCH: imapflow has updated EXISTS and UIDNEXT from what it saw.
+      return { status: this.statusOfSelected(client), messages };
     });
   }
 

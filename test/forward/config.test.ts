@@ -55,7 +55,7 @@ describe('forward config', () => {
     expect(a!.source).toMatchObject({ host: 'mail.family.example', port: 993, tls: 'implicit', folders: ['INBOX'], credentials: { kind: 'passwordCommand' } });
     expect(a!.target).toMatchObject({ host: 'imap.gmail.com', port: 993, tls: 'implicit', mailbox: 'INBOX', label: 'family' });
     expect(a!.target.credentials).toEqual({
-      kind: 'oauth2', provider: 'google', mechanism: 'XOAUTH2', tokenUrl: undefined,
+      kind: 'oauth2', provider: 'google', tokenUrl: undefined,
       clientSecretFile: path.join(dir, 'client_secret.json'), tokenFile: path.join(os.homedir(), 'tokens/alice.json'),
     });
     expect(a!.sinceMs).toBe(7 * 86_400_000);

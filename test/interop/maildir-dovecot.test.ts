@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,10 +124,13 @@ describe.runIf(haveDovecot)('Maildir compatibility with Dovecot', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-maildir-dovecot-'));
+    // Dovecot's auth and mail processes run as other users: they must be able to enter the directory.
+    chmodSync(dir, 0o755);
     let started = false;
     for (let attempt = 0; attempt < 4 && !started; attempt++) {
       dovecotPort = await freePort();
-      started = spawnSync('bash', [path.join(ROOT, 'scripts/dovecot.sh'), 'start', dir, String(dovecotPort)], { stdio: 'pipe' }).status === 0;
+      // The daemon keeps inherited pipes open: give it none, or the call never returns.
+      started = spawnSync('bash', [path.join(ROOT, 'scripts/dovecot.sh'), 'start', dir, String(dovecotPort)], { stdio: 'ignore' }).status === 0;
     }
     if (!started) throw new Error('dovecot did not start');
     store = new MaildirStore({ path: path.join(dir, 'home', '%u', 'Maildir'), rescanIntervalMs: 500, warn: () => undefined });
@@ -240,6 +243,8 @@ describe.runIf(haveDovecot)('Maildir compatibility with Dovecot', () => {
           record(subject, r && typeof r === 'object' ? (r as { uid?: number }).uid : undefined);
           if (i % 2 === 0) await c.messageFlagsAdd(pick(i), [FLAGS[(i + 1) % FLAGS.length]!], { uid: true });
           else await c.messageFlagsRemove(pick(i + 3), [FLAGS[(i + 2) % FLAGS.length]!], { uid: true });
+          // Whole-mailbox changes rename many files while the other side scans the directory.
+          if (i % 8 === 4) await c.messageFlagsAdd('1:*', [`seen-by-${tag}`], { uid: true });
           if (i % 5 === 0) await c.noop();
         }
       } finally {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { RawImapClient } from './helpers/raw-imap.js';
+import { RawImapClient, fetchItems, type ImapString } from './helpers/raw-imap.js';
 import { spawnImapkit, startImapkit, tempDir, writePasswdFile, type ImapkitProcess, type ImapkitServer } from './helpers/server-peers.js';
 
 /** Malformed before login. */
@@ -86,7 +86,7 @@ const SELECTED = [
   'COPY 1',
   'MOVE',
   'MOVE 1',
-  'SORT (DATE) ALL',
+  'SORT (DATE) UTF-8',
   'SORT DATE UTF-8 ALL',
   'SORT () UTF-8 ALL',
   'SORT (NOSUCH) UTF-8 ALL',
@@ -217,6 +217,30 @@ describe('malformed commands against imapkit serve', () => {
       expect(r.code).toBe('TOOBIG');
       expect((await c.command('NOOP')).status).toBe('OK');
       expect(await messageCount(srv.port, 'test2')).toBe(before);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('serves a message with bare LF line ends consistently: CRLF everywhere, RFC822.SIZE = BODY[] = HEADER + TEXT', async () => {
+    // Malformed mail, not a malformed command: sections are already served with CRLF, so BODY[]
+    // and RFC822.SIZE must be too (Dovecot does the same; see KNOWN_DIFFERENCES.md, MIME section).
+    const lf = Buffer.from('From: a@example.org\nSubject: bare LF\n\nline one\nline two\n');
+    const c = await RawImapClient.connect(srv.port);
+    try {
+      await c.login('test5', 'pass');
+      expect((await c.append('INBOX', lf)).status).toBe('OK');
+      await c.command('SELECT INBOX');
+      const r = await c.command('FETCH 1 (RFC822.SIZE BODY.PEEK[] BODY.PEEK[HEADER] BODY.PEEK[TEXT])');
+      expect(r.status).toBe('OK');
+      const items = fetchItems(r.untagged[0]!.values);
+      const whole = (items.get('BODY[]') as ImapString).bytes;
+      const header = (items.get('BODY[HEADER]') as ImapString).bytes;
+      const body = (items.get('BODY[TEXT]') as ImapString).bytes;
+      expect(header.toString('latin1')).toBe('From: a@example.org\r\nSubject: bare LF\r\n\r\n');
+      expect(whole.toString('latin1')).toBe(lf.toString('latin1').replace(/\n/g, '\r\n'));
+      expect(Number(items.get('RFC822.SIZE'))).toBe(whole.length);
+      expect(whole.length).toBe(header.length + body.length);
     } finally {
       await c.close();
     }

@@ -35,6 +35,23 @@ interface Outcome {
   untagged: string[];
   /** FETCH data per "UID or seq" and item. */
   fetch: Map<string, string>;
+  /** `* n RECENT` responses (IMAP4rev2 dropped \Recent: compared apart). */
+  recent: string[];
+}
+
+/**
+ * EXPUNGE responses in the order sent, as the sequence numbers the messages had before the
+ * command: "3 EXPUNGE, 3 EXPUNGE" and "4 EXPUNGE, 3 EXPUNGE" both remove original 3 and 4.
+ */
+function originalSeqs(expunges: number[]): number[] {
+  const removed: number[] = [];
+  for (const n of expunges) {
+    let x = n;
+    for (const r of removed) if (r <= x) x++;
+    removed.push(x);
+    removed.sort((a, b) => a - b);
+  }
+  return removed;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -45,7 +62,7 @@ function script(corpus: Array<{ name: string; raw: Buffer }>): Step[] {
   const add = (id: string, ...parts: Array<string | Buffer>): void => void s.push({ id, parts });
   add('capability', 'CAPABILITY');
   add('login', 'LOGIN test1 pass');
-  add('enable', 'ENABLE UTF8=ACCEPT'); // refused by neither; Dovecot 2.3 does not support it
+  add('enable unknown', 'ENABLE X-NO-SUCH-EXTENSION');
   add('namespace', 'NAMESPACE');
   add('create Work', 'CREATE Work');
   add('create Work/Sub', 'CREATE Work/Sub');
@@ -91,7 +108,7 @@ function script(corpus: Array<{ name: string; raw: Buffer }>): Step[] {
   add('search sentbefore', 'SEARCH SENTBEFORE 1-Jan-2020');
   add('search uid', 'SEARCH UID 3:9 NOT DELETED');
   add('uid search', 'UID SEARCH 10:* SEEN');
-  add('search charset', 'SEARCH CHARSET UTF-8 TEXT Grüße');
+  add('search charset', 'SEARCH CHARSET UTF-8 TEXT ', Buffer.from('Grüße', 'utf8'));
   add('search bad charset', 'SEARCH CHARSET X-NOPE ALL');
   add('esearch', 'SEARCH RETURN (MIN MAX COUNT) UNSEEN');
   add('sort subject', 'SORT (SUBJECT) UTF-8 ALL');
@@ -155,7 +172,10 @@ function normCode(code: string | null): string {
   if (code === null) return '';
   const c = code
     .replace(/^CAPABILITY .*/i, 'CAPABILITY <caps>')
-    .replace(/^(UIDVALIDITY|APPENDUID|COPYUID) \d+/i, '$1 <uidvalidity>');
+    .replace(/^(UIDVALIDITY|APPENDUID|COPYUID) \d+/i, '$1 <uidvalidity>')
+    // per-server counters and identifiers, like UIDVALIDITY
+    .replace(/^(HIGHESTMODSEQ) \d+/i, '$1 <modseq>')
+    .replace(/^(MAILBOXID) \(.*\)$/i, '$1 (<id>)');
   return ` [${c}]`;
 }
 
@@ -169,6 +189,14 @@ function normUntagged(values: ImapValue[]): string {
   if (head === 'CAPABILITY') return 'CAPABILITY <caps>';
   if (head === 'LIST' || head === 'LSUB') return `${head} ${canon(values[1]!, true)} ${values.slice(2).map((v) => canon(v)).join(' ')}`;
   if (head === 'FLAGS') return `FLAGS ${canon(values[1]!, true)}`;
+  if (head === 'STATUS' && Array.isArray(values[2])) {
+    // the order of STATUS items is the server's choice
+    const list = values[2];
+    const pairs: string[] = [];
+    for (let i = 0; i + 1 < list.length; i += 2) pairs.push(`${canon(list[i]!)} ${canon(list[i + 1]!)}`);
+    pairs.sort();
+    return `STATUS ${canon(values[1]!)} (${pairs.join(' ')})`.replace(/UIDVALIDITY \d+/, 'UIDVALIDITY <uidvalidity>');
+  }
   return values
     .map((v) => canon(v))
     .join(' ')
@@ -183,8 +211,19 @@ async function runSession(port: number, steps: Step[]): Promise<Map<string, Outc
       const r = await c.command(step.parts, { literalPlus: true });
       const untagged: string[] = [];
       const fetch = new Map<string, string>();
+      const expunges: number[] = [];
+      const recent: string[] = [];
       for (const u of r.untagged) {
         const v = u.values;
+        const what = typeof v[1] === 'string' ? v[1].toUpperCase() : '';
+        if (what === 'EXPUNGE') {
+          expunges.push(Number(v[0]));
+          continue;
+        }
+        if (what === 'RECENT') {
+          recent.push(`${canon(v[0]!)} RECENT`);
+          continue;
+        }
         if (v[1] === 'FETCH' && Array.isArray(v[2])) {
           const list = v[2];
           const uid = list.findIndex((x, i) => i % 2 === 0 && typeof x === 'string' && x.toUpperCase() === 'UID');
@@ -197,8 +236,9 @@ async function runSession(port: number, steps: Step[]): Promise<Map<string, Outc
         }
         untagged.push(normUntagged(v));
       }
+      if (expunges.length) untagged.push(`EXPUNGED ${originalSeqs(expunges).join(',')}`);
       untagged.sort();
-      out.set(step.id, { tagged: normTagged(r), untagged, fetch });
+      out.set(step.id, { tagged: normTagged(r), untagged, fetch, recent });
     }
   } finally {
     await c.close();
@@ -206,8 +246,11 @@ async function runSession(port: number, steps: Step[]): Promise<Map<string, Outc
   return out;
 }
 
+/** One key for every difference that \Recent (gone in IMAP4rev2) alone explains. */
+const RECENT_KEY = '\\Recent flag and RECENT responses';
+
 /** Keep a difference key readable and stable. */
-const short = (s: string): string => (s.length > 100 ? `${s.slice(0, 100)}…` : s);
+const short = (s: string): string => (s.length > 100 && !process.env.SHOW_FULL ? `${s.slice(0, 100)}…` : s);
 
 /**
  * The differences between the two sessions, as "`step` `what`" keys: tagged results, untagged
@@ -221,8 +264,10 @@ function differences(ours: Map<string, Outcome>, theirs: Map<string, Outcome>, n
     keys.add(k);
     detail.set(k, d);
   };
+  const noRecent = (flags: string | undefined): string | undefined => flags?.replace(/ ?\\Recent\b/i, '').replace('( ', '(');
   for (const [step, a] of ours) {
     const b = theirs.get(step)!;
+    if (a.recent.join() !== b.recent.join()) note('*', RECENT_KEY, `${step}: imapkit ${a.recent.join()} / dovecot ${b.recent.join()}`);
     if (a.tagged !== b.tagged) note(step, `tagged ${a.tagged} vs ${b.tagged}`, '');
     const rest = [...b.untagged];
     for (const line of a.untagged) {
@@ -236,6 +281,10 @@ function differences(ours: Map<string, Outcome>, theirs: Map<string, Outcome>, n
       const x = a.fetch.get(key);
       const y = b.fetch.get(key);
       if (x === y) continue;
+      if (key.endsWith(' FLAGS') && x === noRecent(y)) {
+        note('*', RECENT_KEY, `${step} ${key}: dovecot ${y}`);
+        continue;
+      }
       // name corpus messages (INBOX UIDs follow the APPEND order) so the MIME section can cover them
       const [, uid, item] = /^uid (\d+) (.*)$/.exec(key) ?? [];
       const name = step.startsWith('fetch') && uid ? names.get(uid) : undefined;

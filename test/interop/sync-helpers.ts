@@ -186,3 +186,48 @@ export function simpleMessage(id: string, body = `body of ${id}`): Buffer {
 export function tempDir(prefix = 'imapkit-sync-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+
+/**
+ * How to run `imapkit …` as a child process: the built CLI when dist/ is current and registers
+ * sync, else src/cli/main.ts through tsx when commands.ts registers sync, else the test shim.
+ */
+export function cliCommand(): { command: string; args: string[] } {
+  const commandsSrc = readFileSync(path.join(ROOT, 'src/cli/commands.ts'), 'utf8');
+  const registered = /['"]\.\/sync\.js['"]/.test(commandsSrc);
+  const dist = path.join(ROOT, 'dist/cli/main.js');
+  const distCommands = path.join(ROOT, 'dist/cli/commands.js');
+  const built = path.join(ROOT, 'dist/sync/engine.js');
+  const engineSrc = statSync(path.join(ROOT, 'src/sync/engine.ts')).mtimeMs;
+  if (registered && existsSync(dist) && existsSync(distCommands) && /sync\.js/.test(readFileSync(distCommands, 'utf8')) && existsSync(built) && statSync(built).mtimeMs >= engineSrc) {
+    return { command: process.execPath, args: [dist] };
+  }
+  if (registered) return { command: process.execPath, args: ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')] };
+  return { command: process.execPath, args: ['--import', 'tsx', path.join(ROOT, 'test/interop/sync-cli.ts')] };
+}
+
+/**
+ * A fast-starting `imapkit sync` for tests that spawn it many times: src/cli/sync.ts bundled once
+ * with esbuild (tsx's own dependency) into node_modules/.cache, packages left external. Falls
+ * back to cliCommand() when esbuild cannot be loaded.
+ */
+export async function bundledCli(): Promise<{ command: string; args: string[] }> {
+  try {
+    const esbuild = (await import('esbuild')) as { build: (o: Record<string, unknown>) => Promise<unknown> };
+    const outdir = path.join(ROOT, 'node_modules', '.cache', 'imapkit-sync-test');
+    mkdirSync(outdir, { recursive: true });
+    const outfile = path.join(outdir, `cli-${process.pid}-${Date.now()}.mjs`);
+    await esbuild.build({
+      entryPoints: [path.join(ROOT, 'test/interop/sync-cli.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      outfile,
+      logLevel: 'silent',
+    });
+    return { command: process.execPath, args: [outfile] };
+  } catch {
+    return cliCommand();
+  }
+}

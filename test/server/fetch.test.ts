@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Command, FetchItem, Section } from '../../src/protocol/ast.js';
 import { fetchCommand } from '../../src/server/commands/fetch.js';
 import { formatInternalDate, sectionName } from '../../src/server/fetch/format.js';
+import { StructureCache } from '../../src/server/fetch/cache.js';
 import { mail, openSession, seqSet, tagged, type TestSession } from './messages-helpers.js';
 
 beforeAll(() => {
@@ -337,5 +338,47 @@ describe('expunged meanwhile', () => {
     expect(s.ctx.lines).toEqual(['* 2 FETCH (FLAGS (\\Deleted))']);
     expect(await fetch(s, '1:2', [body()])).toMatch(/^NO \[EXPUNGEISSUED\]/);
     expect(s.ctx.lines).toHaveLength(1);
+  });
+});
+
+describe('structure cache', () => {
+  it('serves ENVELOPE and BODYSTRUCTURE again without reading or parsing the message', async () => {
+    const s = await openSession([plain, multipart]);
+    await fetch(s, '1:2', [it_('ENVELOPE'), it_('BODYSTRUCTURE')]);
+    const first = [...s.ctx.lines];
+    const message = vi.spyOn(s.ctx, 'message');
+    const read = vi.spyOn(s.handle, 'read');
+    await fetch(s, '1:2', [it_('ENVELOPE'), it_('BODYSTRUCTURE')]);
+    expect(s.ctx.lines).toEqual(first);
+    expect(message).not.toHaveBeenCalled();
+    expect(read).not.toHaveBeenCalled();
+    // BODY (non-extensible) is a different answer: it needs the message once.
+    await fetch(s, '1', [it_('BODY')]);
+    expect(message).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps literal-free ASCII answers as one pre-encoded atom and others as values', () => {
+    const cache = new StructureCache(1 << 20);
+    expect(cache.set('k', 'ENVELOPE', ['a b', null, 3], false)).toEqual({ atom: '("a b" NIL 3)' });
+    const wide = ['Grüße'];
+    expect(cache.set('k', 'BODY', wide, false)).toBe(wide);
+    expect(cache.set('k2', 'BODY', ['x\r\ny'], true)).toEqual(['x\r\ny']);
+    expect(cache.get('k', 'ENVELOPE')).toEqual({ atom: '("a b" NIL 3)' });
+    expect(cache.get('k', 'BODYSTRUCTURE')).toBeUndefined();
+  });
+
+  it('stays within its byte bound, evicting the least recently used first', () => {
+    const cache = new StructureCache(2000);
+    for (let i = 0; i < 50; i++) cache.set(`m${i}`, 'ENVELOPE', ['x'.repeat(100)], false);
+    expect(cache.bytes).toBeLessThanOrEqual(2000);
+    expect(cache.get('m0', 'ENVELOPE')).toBeUndefined();
+    expect(cache.get('m49', 'ENVELOPE')).toBeDefined();
+    const kept = cache.size;
+    // Touch the oldest survivor, add one more: the survivor stays, the next oldest goes.
+    const oldest = 50 - kept;
+    expect(cache.get(`m${oldest}`, 'ENVELOPE')).toBeDefined();
+    cache.set('new', 'ENVELOPE', ['x'.repeat(100)], false);
+    expect(cache.get(`m${oldest}`, 'ENVELOPE')).toBeDefined();
+    expect(cache.get(`m${oldest + 1}`, 'ENVELOPE')).toBeUndefined();
   });
 });

@@ -1,13 +1,16 @@
 /**
  * FETCH and UID FETCH (RFC 3501 6.4.5 / 6.4.8, RFC 9051 6.4.5, RFC 3516 BINARY, RFC 7162
  * CHANGEDSINCE and VANISHED). Metadata comes from one store call for the whole set; message bytes
- * and the MIME index are loaded per message only when an item needs them.
+ * and the MIME index are loaded per message only when an item needs them and, for ENVELOPE and
+ * BODYSTRUCTURE, only when the shared structure cache does not have the answer yet.
  */
 import type { Command } from '../../protocol/ast.js';
 import { atom } from '../../protocol/values.js';
 import type { MessageMeta } from '../../store/contract.js';
 import type { CommandHandler, CommandResult } from '../context.js';
+import type { ResponseValue } from '../../protocol/values.js';
 import { buildFetch, planFetch, type MessageSource } from '../fetch/build.js';
+import { cacheKey, structureCache, type CachedItem } from '../fetch/cache.js';
 import { activateCondstore, hasSeen, NOT_SELECTED, resolveSet } from '../fetch/view.js';
 import { formatSet, indexOfUid, inRanges, sortedUnique } from '../search/sets.js';
 
@@ -71,6 +74,7 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
     }
   }
 
+  const utf8 = ctx.enabled.has('UTF8=ACCEPT');
   let missing = false;
   let pending = 0;
   let bytes = 0;
@@ -79,8 +83,20 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
   for (const meta of metas) {
     while (seqIdx < view.length && view[seqIdx] < meta.uid) seqIdx++;
     const seq = seqIdx + 1;
+    // ENVELOPE/BODYSTRUCTURE/BODY come from the shared cache when it has them: no read, no parse.
+    let cached: Partial<Record<CachedItem, ResponseValue>> | undefined;
+    let needIndex = plan.needIndex;
+    const key = meta.emailId ? cacheKey(ctx.user, meta.emailId) : undefined;
+    if (plan.structure.length > 0) {
+      cached = {};
+      for (const item of plan.structure) {
+        const v = key !== undefined ? structureCache.get(key, item) : undefined;
+        if (v === undefined) needIndex = true;
+        else cached[item] = v;
+      }
+    }
     let source: MessageSource | undefined;
-    if (plan.needIndex) {
+    if (needIndex) {
       const m = await ctx.message(meta.uid);
       if (!m) {
         missing = true;
@@ -97,7 +113,12 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
       source = raw.length === meta.size && raw.indexOf(0) < 0 ? { raw } : ((await ctx.message(meta.uid)) ?? { raw });
     }
     const flagsChanged = changed.has(meta.uid);
-    const built = buildFetch(plan, meta, source, flagsChanged, ctx.condstoreActive);
+    const built = buildFetch(plan, meta, source, {
+      flagsChanged,
+      condstore: ctx.condstoreActive,
+      cached,
+      computed: key !== undefined ? (item, v) => structureCache.set(key, item, v, utf8) : undefined,
+    });
     if ('error' in built) return unknownCte();
     ctx.untagged([seq, atom('FETCH'), built.values]);
     if (plan.flags || flagsChanged) sel.meta.set(meta.uid, meta);

@@ -8,14 +8,17 @@ import type { FetchItem } from '../../protocol/ast.js';
 import { atom, type ResponseValue } from '../../protocol/values.js';
 import type { MessageMeta } from '../../store/contract.js';
 import { bodyStructure, decodePart, envelope, extractSection, type MessageIndex } from '../../mime/index.js';
+import type { CachedItem } from './cache.js';
 import { flagValues, formatInternalDate, objectId, sectionName } from './format.js';
 
 /** What one FETCH command asks for, prepared once. */
 export interface FetchPlan {
   /** Items in response order, without duplicates (UID first for UID FETCH). */
   items: PlannedItem[];
-  /** Some item needs the parsed MIME index. */
+  /** Some item other than ENVELOPE/BODYSTRUCTURE/BODY needs the parsed MIME index. */
   needIndex: boolean;
+  /** ENVELOPE/BODYSTRUCTURE/BODY asked for: they need the index unless the structure cache has them. */
+  structure: CachedItem[];
   /** Some item needs the message bytes (implied by needIndex). */
   needRaw: boolean;
   /** Some item is a non-PEEK body fetch: \Seen is set implicitly (RFC 3501 6.4.5). */
@@ -43,7 +46,7 @@ export interface MessageSource {
 
 /** Builds the plan: dedupes items by response name, puts UID first for UID FETCH (RFC 3501 6.4.8). */
 export function planFetch(items: readonly FetchItem[], uid: boolean, changedSince: boolean): FetchPlan {
-  const plan: FetchPlan = { items: [], needIndex: false, needRaw: false, setsSeen: false, flags: false, uid: false, modseq: false };
+  const plan: FetchPlan = { items: [], needIndex: false, structure: [], needRaw: false, setsSeen: false, flags: false, uid: false, modseq: false };
   const names = new Set<string>();
   const add = (item: FetchItem): void => {
     const name = responseName(item);
@@ -59,6 +62,8 @@ export function planFetch(items: readonly FetchItem[], uid: boolean, changedSinc
       case 'ENVELOPE':
       case 'BODYSTRUCTURE':
       case 'BODY':
+        plan.structure.push(item.type);
+        break;
       case 'RFC822.HEADER':
       case 'RFC822.TEXT':
       case 'BINARY.SIZE':
@@ -125,17 +130,26 @@ function isWhole(item: FetchItem): boolean {
   return item.type === 'BODY[]' && item.section.part.length === 0 && item.section.text === undefined;
 }
 
-/**
- * The data items of one message's FETCH response (the parenthesised list). `flagsChanged` appends
- * FLAGS (and UID and MODSEQ when CONDSTORE is active) for an implicit \Seen the client did not ask about.
- */
-export function buildFetch(
-  plan: FetchPlan,
-  meta: MessageMeta,
-  source: MessageSource | undefined,
-  flagsChanged: boolean,
-  condstore: boolean,
-): BuiltFetch {
+/** Per-message extras of buildFetch. */
+export interface BuildOptions {
+  /** An implicit \Seen changed the flags: FLAGS (and UID and MODSEQ under CONDSTORE) are appended. */
+  flagsChanged: boolean;
+  /** CONDSTORE is active in the session. */
+  condstore: boolean;
+  /** ENVELOPE / BODYSTRUCTURE / BODY from the structure cache, when it had them. */
+  cached?: Partial<Record<CachedItem, ResponseValue>>;
+  /** Called with each structure value computed here, so the caller can cache it; returns the value to send. */
+  computed?: (item: CachedItem, value: ResponseValue) => ResponseValue;
+}
+
+/** ENVELOPE, BODYSTRUCTURE or BODY of a parsed message. */
+export function structureValue(item: CachedItem, raw: Buffer, index: MessageIndex): ResponseValue {
+  if (item === 'ENVELOPE') return envelope(raw, index);
+  return bodyStructure(raw, index, item === 'BODYSTRUCTURE');
+}
+
+/** The data items of one message's FETCH response (the parenthesised list). */
+export function buildFetch(plan: FetchPlan, meta: MessageMeta, source: MessageSource | undefined, opts: BuildOptions): BuiltFetch {
   const out: ResponseValue[] = [];
   let bytes = 0;
   // The plan guarantees what was loaded; a miss is a bug in planFetch, not a client error.
@@ -174,14 +188,16 @@ export function buildFetch(
         out.push(atom('SAVEDATE'), meta.saveDate ? formatInternalDate(meta.saveDate) : null);
         break;
       case 'ENVELOPE':
-        out.push(atom('ENVELOPE'), envelope(src().raw, idx()));
-        break;
       case 'BODYSTRUCTURE':
-        out.push(atom('BODYSTRUCTURE'), bodyStructure(src().raw, idx(), true));
+      case 'BODY': {
+        let v = opts.cached?.[item.type];
+        if (v === undefined) {
+          v = structureValue(item.type, src().raw, idx());
+          if (opts.computed) v = opts.computed(item.type, v);
+        }
+        out.push(atom(item.type), v);
         break;
-      case 'BODY':
-        out.push(atom('BODY'), bodyStructure(src().raw, idx(), false));
-        break;
+      }
       case 'RFC822': {
         const data = wholeMessage(src());
         out.push(atom('RFC822'), { literal: data });
@@ -229,11 +245,11 @@ export function buildFetch(
       }
     }
   }
-  if (flagsChanged) {
+  if (opts.flagsChanged) {
     if (!plan.flags) out.push(atom('FLAGS'), flagValues(meta.flags));
     // RFC 7162 3.1: a FETCH that implicitly set \Seen carries UID and MODSEQ under CONDSTORE.
-    if (condstore && !plan.uid) out.push(atom('UID'), meta.uid);
-    if (condstore && !plan.modseq) out.push(atom('MODSEQ'), [meta.modSeq]);
+    if (opts.condstore && !plan.uid) out.push(atom('UID'), meta.uid);
+    if (opts.condstore && !plan.modseq) out.push(atom('MODSEQ'), [meta.modSeq]);
   }
   return { values: out, bytes };
 }
