@@ -34,6 +34,8 @@ export interface PreAuthOptions {
   maxFailures?: number;
   /** Server name in the greeting and ID. */
   name?: string;
+  /** Told each command received (for --debug); carries the user of a login, never its password. */
+  trace?: (event: { tag: string; command: string; user?: string }) => void;
 }
 
 /** Outcome of a login the caller performed. */
@@ -224,6 +226,7 @@ export class PreAuthSession {
 
   private handleCommand(cmd: Command): void {
     const tag = safeTag(cmd.tag);
+    this.opts.trace?.({ tag, command: cmd.name, user: cmd.name === 'LOGIN' ? cmd.user : undefined });
     switch (cmd.name) {
       case 'CAPABILITY':
         this.write(`* CAPABILITY ${this.capabilities().join(' ')}\r\n${tag} OK CAPABILITY completed\r\n`);

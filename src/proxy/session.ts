@@ -70,7 +70,11 @@ export class ClientSession {
     private readonly deps: SessionDeps,
   ) {
     this.log = deps.log.child({ session: this.id });
-    this.pre = new PreAuthSession({ ...deps.preauth, secure });
+    this.pre = new PreAuthSession({
+      ...deps.preauth,
+      secure,
+      trace: deps.log.isLevelEnabled('debug') ? (e) => this.log.debug(e, 'client command before login') : undefined,
+    });
   }
 
   /** Send the greeting and start reading. */
@@ -91,9 +95,9 @@ export class ClientSession {
 
   /** Close the client now (shutdown). */
   close(): void {
-    if (this.phase === 'closed') return;
+    if (this.clientClosed) return;
     this.socket.end('* BYE Server shutting down\r\n');
-    this.socket.destroy();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   private apply(actions: PreAuthAction[]): void {

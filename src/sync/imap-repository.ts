@@ -344,16 +344,18 @@ export class ImapRepository implements Repository {
   }
 
   /** Run fn on a pooled connection, with `folder` selected when given. */
-  private async with<T>(folder: string | undefined, what: string, fn: (client: ImapFlow, path: string) => Promise<T>): Promise<T> {
+  private async with<T>(folder: string | undefined, what: string, fn: (client: ImapFlow, path: string, fresh: boolean) => Promise<T>): Promise<T> {
     const c = await this.acquire(folder);
     try {
       const p = folder === undefined ? '' : this.toServer(folder);
+      let fresh = false;
       if (folder !== undefined && c.selected !== folder) {
         c.selected = null;
         await c.client.mailboxOpen(p);
         c.selected = folder;
+        fresh = true;
       }
-      return await fn(c.client, p);
+      return await fn(c.client, p, fresh);
     } catch (err) {
       c.selected = null;
       throw classifyImapError(err, this.label, what);
@@ -460,11 +462,11 @@ export class ImapRepository implements Repository {
 
   /** SELECT, then one UID FETCH of UID FLAGS RFC822.SIZE over the range. */
   async snapshot(folder: string, opts: SnapshotOptions = {}): Promise<FolderSnapshot> {
-    return this.with(folder, `cannot read folder ${folder}`, async (client) => {
-      // A connection that kept the folder selected holds the counters of its last command: new
-      // mail shows up only with the server's next answer. An empty folder is asked with a NOOP;
-      // otherwise the FETCH itself brings the news (no UIDNEXT guard, it may be stale).
-      if (client.mailbox && !client.mailbox.exists) await client.noop();
+    return this.with(folder, `cannot read folder ${folder}`, async (client, _path, fresh) => {
+      // A connection that kept the folder selected sees only what the server told it by the end
+      // of its last command, and a server evaluates "N:*" against that view: a NOOP brings the
+      // new messages in first (forward and watch mode depend on it).
+      if (!fresh) await client.noop();
       const messages: MessageEntry[] = [];
       const min = opts.minUid ?? 1;
       if (this.statusOfSelected(client).messages > 0) {

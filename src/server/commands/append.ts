@@ -5,6 +5,7 @@
  */
 import { formatSequenceSet } from '../../protocol/sequence.js';
 import { StoreError, type NewMessage } from '../../store/contract.js';
+import { toCrlf } from '../../mime/crlf.js';
 import type { CommandResult } from '../context.js';
 import type { CommandNamed, ServerSession } from '../session.js';
 import { SYSTEM_FLAGS } from './select.js';
@@ -44,7 +45,8 @@ export async function appendCommand(ctx: ServerSession, cmd: CommandNamed<'APPEN
     if (!m.binary && m.data.includes(0)) return { status: 'BAD', text: 'NUL in message data needs a literal8 (~{n}).' };
     const flags = appendFlags(m.flags);
     if (!flags) return { status: 'BAD', text: 'Unknown system flag in APPEND.' };
-    messages.push({ data: m.data, flags, internalDate: m.date });
+    // Stored with CRLF line ends so RFC822.SIZE, sections and BODY[] bytes agree (as Dovecot reports them).
+    messages.push({ data: toCrlf(m.data), flags, internalDate: m.date });
   }
   if (messages.length === 0) return { status: 'BAD', text: 'APPEND without a message.' };
   let mapping;
