@@ -39,13 +39,13 @@ export class BenchClient {
   private continuation: (() => void) | undefined;
   private closedError: Error | undefined;
   private greeted: Promise<void>;
+  /** Resolves `greeted` at the first line (the server's greeting). */
+  private onGreeting: (() => void) | undefined;
   /** Bytes received. */
   bytes = 0;
 
   private constructor(readonly socket: net.Socket) {
-    let greet!: () => void;
-    this.greeted = new Promise((resolve) => (greet = resolve));
-    this.continuation = greet;
+    this.greeted = new Promise((resolve) => (this.onGreeting = resolve));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     const fail = (err: Error): void => {
       this.closedError ??= err;
@@ -101,6 +101,12 @@ export class BenchClient {
     this.cont = lit !== null;
     if (lit) this.skip = Number(lit[1]);
     if (continued) return;
+    if (this.onGreeting) {
+      const greet = this.onGreeting;
+      this.onGreeting = undefined;
+      greet();
+      return;
+    }
     const first = line[0];
     if (first === 0x2a) {
       this.untagged++;

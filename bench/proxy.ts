@@ -453,7 +453,7 @@ function markdown(r: {
     `| imapkit cached cycle / direct cycle (sequential) | ${r.ratios.cachedCycleVsDirect} | <= 0.5 | ${r.targets.cachedCycleAtMostHalfOfDirect} |`,
     `| imapproxyd cycle / imapkit cycle (sequential) | ${r.ratios.imapproxydVsImapkitSequential} | >= 5 | ${r.targets.atLeast5xFasterThanImapproxyd} |`,
     `| imapkit / imapproxyd cycles per second (20 clients) | ${r.ratios.imapproxydVsImapkitConcurrent} | | |`,
-    `| direct / imapkit time per cycle (20 clients) | ${r.ratios.concurrentCycleVsDirect} | | |`,
+    `| imapkit / direct time per cycle (20 clients) | ${r.ratios.concurrentCycleVsDirect} | | |`,
     `| streaming throughput imapkit / direct | ${r.ratios.streamingVsDirect} | >= 0.9 | ${r.targets.streamingWithin10Percent} |`,
     '',
   ].join('\n');

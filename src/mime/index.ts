@@ -120,3 +120,4 @@ export function bodyText(raw: Buffer, index: MessageIndex): string {
 export function sortFields(raw: Buffer, index: MessageIndex): SortFields {
   return sortKeys(raw, index);
 }
+export { hasBareLf, toCrlf } from './crlf.js';

@@ -124,12 +124,16 @@ class Indexer {
   private match(at: number): Boundary | null {
     const raw = this.raw;
     let best: Boundary | null = null;
+    const from = at + 2;
     for (let i = this.boundaries.length - 1; i >= 0; i--) {
       const b = this.boundaries[i]!;
-      const len = b.buf.length;
-      if (at + 2 + len > this.n) continue;
-      if (best !== null && best.buf.length >= len) continue;
-      if (len === 0 || raw.compare(b.buf, 0, len, at + 2, at + 2 + len) === 0) best = b;
+      const buf = b.buf;
+      const len = buf.length;
+      if (from + len > this.n || (best !== null && best.buf.length >= len)) continue;
+      // byte loop: boundaries are short, and Buffer.compare's call overhead dominates here
+      let k = 0;
+      while (k < len && raw[from + k] === buf[k]) k++;
+      if (k === len) best = b;
     }
     return best;
   }
@@ -142,7 +146,7 @@ class Indexer {
     let part = first;
     for (;;) {
       const bare0 = this.bare;
-      const end = this.scanHeader(part);
+      let end = this.scanHeader(part);
       const kind = analyze(this.raw, part, mimeChild, parentDigest);
       const depthOk = part.depth + 1 < MAX_DEPTH && !this.capped;
       part.multipart = kind.multipart && depthOk;
@@ -151,6 +155,14 @@ class Indexer {
         part.contentType = part.type = 'application';
         part.contentSubtype = part.subtype = 'octet-stream';
         part.text = false;
+      }
+      // a multipart's own boundary is known from its blank line on
+      const own = end.kind === 'eoh' && part.multipart && kind.boundary !== null ? { buf: Buffer.from(kind.boundary, 'latin1'), part } : null;
+      if (own) this.boundaries.push(own);
+      if (end.kind === 'eoh' && this.raw[this.pos] === 0x2d && this.raw[this.pos + 1] === 0x2d && this.boundaries.length > 0) {
+        // an enclosing boundary right after the blank line takes the blank line's line break
+        const b = this.match(this.pos);
+        if (b !== null && b.part !== part) end = { kind: 'cut', at: this.pos, boundary: b, eol: this.pos - part.headerEnd };
       }
       if (end.kind === 'cut') {
         // the header's last line break belongs to the parent; the body is empty
@@ -165,10 +177,7 @@ class Indexer {
       }
       part.headerSize = part.bodyStart - part.headerStart + (this.bare - bare0);
       this.open.push({ part, lf0: this.lf, bare0: this.bare });
-      if (part.multipart && kind.boundary !== null && end.kind === 'eoh') {
-        this.boundaries.push({ buf: Buffer.from(kind.boundary, 'latin1'), part });
-        return null;
-      }
+      if (own) return null;
       if (!kind.message || !depthOk) return null;
       const child = this.createPart(part.depth + 1, this.pos);
       part.message = child;
@@ -227,10 +236,11 @@ class Indexer {
           while (nameEnd > at && (raw[nameEnd - 1] === 0x20 || raw[nameEnd - 1] === 0x09)) nameEnd--;
           valueStart = colon + 1;
         } else {
-          nameEnd = lineEnd > at && raw[lineEnd - 1] === 0x0d && lfAt >= 0 ? lineEnd - 1 : lineEnd;
-          valueStart = lineEnd;
+          // a line without a colon stays in the header but names no field (Dovecot)
+          nameEnd = at;
+          valueStart = at;
         }
-        field = { name: raw.toString('latin1', at, nameEnd), start: at, valueStart, end: next };
+        field = { name: nameEnd > at ? raw.toString('latin1', at, nameEnd) : '', start: at, valueStart, end: next };
         fields.push(field);
       }
       prevEol = lfAt < 0 ? 0 : lfAt > at && raw[lfAt - 1] === 0x0d ? 2 : 1;

@@ -243,15 +243,26 @@ export class Scanner {
     return this.cur() === 0x5b ? this.domainLiteral() : this.dotAtom();
   }
 
-  /** "type/subtype" into `out`; -1 when broken (out then holds what could be read). */
+  /**
+   * "type/subtype" into `out`; -1 when broken. Like Dovecot 2.3: a lone type at the end is kept
+   * ("text"), anything else malformed (empty subtype, junk after the subtype) leaves `out` empty.
+   */
   contentType(): number {
+    const base = this.out.length;
     if (this.skipLwsp() <= 0) return -1;
-    if (this.mimeToken() <= 0) return -1;
-    if (this.cur() !== 0x2f) return -1;
+    if (this.mimeToken() <= 0 || this.out.length === base) return -1;
+    const fail = (): number => {
+      this.out = this.out.slice(0, base);
+      return -1;
+    };
+    if (this.cur() !== 0x2f) return fail();
     this.pos++;
-    if (this.skipLwsp() <= 0) return -1;
+    if (this.skipLwsp() <= 0) return fail();
     this.out += '/';
-    return this.mimeToken();
+    const sub = this.out.length;
+    const ret = this.mimeToken();
+    if (ret < 0 || this.out.length === sub || (!this.atEnd() && this.cur() !== 0x3b)) return fail();
+    return ret;
   }
 
   /** One `; name=value` parameter. */

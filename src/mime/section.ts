@@ -28,19 +28,20 @@ export function resolvePart(root: MimePart, path: number[]): MimePart | null {
 }
 
 /**
- * HEADER.FIELDS: the selected fields, each ending in CRLF, then a blank line. HEADER.FIELDS.NOT:
- * the other fields as they are, and the blank line only when the header has one (Dovecot).
+ * HEADER.FIELDS: the selected fields, each ending in CRLF. HEADER.FIELDS.NOT: the other fields as
+ * they are. Then the blank line, unless the message has none (RFC 3501 6.4.5; Dovecot adds it or
+ * not depending on its cache state).
  */
 function headerFields(raw: Buffer, part: MimePart, names: string[], exclude: boolean): Buffer {
   const wanted = new Set(names.map((n) => n.toLowerCase()));
   const chunks: Buffer[] = [];
   for (const f of part.headers) {
-    if (wanted.has(f.name.toLowerCase()) === exclude) continue;
+    if ((f.name !== '' && wanted.has(f.name.toLowerCase())) === exclude) continue;
     const bytes = crlf(raw, f.start, f.end);
     chunks.push(bytes);
     if (!exclude && (bytes.length === 0 || bytes[bytes.length - 1] !== 0x0a)) chunks.push(Buffer.from('\r\n'));
   }
-  if (!exclude || part.bodyStart > part.headerEnd) chunks.push(Buffer.from('\r\n'));
+  if (part.bodyStart > part.headerEnd) chunks.push(Buffer.from('\r\n'));
   return Buffer.concat(chunks);
 }
 
@@ -103,7 +104,8 @@ export function binaryBytes(raw: Buffer, index: MessageIndex, path: number[]): B
   const add = (part: MimePart, withHeader: boolean): boolean => {
     const cte = partCte(raw, part);
     if (cte === 'unknown') return false;
-    const converted = cte === 'base64' || cte === 'quoted-printable';
+    // an empty body at the very end is left as it is, header included (as Dovecot serves it)
+    const converted = (cte === 'base64' || cte === 'quoted-printable') && (part.bodyEnd > part.bodyStart || part.bodyEnd < raw.length || part.multipart || part.message !== null);
     if (withHeader) {
       if (converted) {
         flush(part.headerStart);

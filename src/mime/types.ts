@@ -14,11 +14,11 @@ export interface MimeParam {
 
 /** One header field: byte offsets into the raw message. */
 export interface HeaderField {
-  /** Field name as written, trailing whitespace before the colon removed (byte string). */
+  /** Field name as written, trailing whitespace before the colon removed (byte string); "" for a line without a colon. */
   name: string;
   /** Offset of the first byte of the field (its name). */
   start: number;
-  /** Offset just after the colon (equals `end` minus the line break for a line without a colon). */
+  /** Offset just after the colon (`start` for a line without a colon). */
   valueStart: number;
   /** Offset just after the field's last line break (or the end of data when it has none). */
   end: number;

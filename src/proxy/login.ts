@@ -99,7 +99,8 @@ export class LoginResolver {
 
   private async oauth2Plan(account: OAuth2Account, login: ClientLogin): Promise<LoginPlan> {
     const backend = account.backend ?? (await this.opts.router.route(login.user));
-    const poolUser = `oauth2:${account.upstreamUser}`;
+    // Client-supplied names never contain NUL, so this key cannot collide with a pass-through one.
+    const poolUser = `\0oauth2\0${account.upstreamUser}`;
     const passwords = this.opts.passwords;
     if (!passwords) throw new LoginRefused('no local password table configured');
     const make = (accessToken: string): UpstreamAuth => ({ kind: 'oauth2', mechanism: account.mechanism, user: account.upstreamUser, accessToken });

@@ -320,7 +320,9 @@ export class PreAuthSession {
   }
 
   private startLogin(tag: string, action: PreAuthAction & { type: 'login' }): void {
-    if (action.user === '' || action.user.length > 512 || /[\x00-\x1f\x7f]/.test(action.user) || action.password.length > 4096) {
+    // NUL is never part of a password (RFC 3501 literals exclude it; SASL PLAIN uses it as separator).
+    const badName = (n: string): boolean => n.length > 512 || /[\x00-\x1f\x7f]/.test(n);
+    if (action.user === '' || badName(action.user) || badName(action.authzid ?? '') || action.password.length > 4096 || action.password.includes('\0')) {
       this.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n`);
       this.countFailure();
       return;

@@ -197,22 +197,31 @@ export class ClientSession {
       return { ok: false, code: 'AUTHENTICATIONFAILED', text: 'Authentication failed' };
     }
     const counters = this.deps.stats.backend(plan.backend.id);
-    const up = await this.deps.connect(plan.backend);
+    let up = await this.deps.connect(plan.backend);
     counters.upstreamConnects++;
-    let auth: UpstreamAuth = await plan.upstreamAuth();
-    let reply: TaggedReply = await up.login(auth);
-    if (reply.status !== 'OK' && plan.retryAuth && !up.dead) {
-      const retry = await plan.retryAuth(auth);
-      if (retry) {
-        this.log.info({ user: this.user, backend: plan.backend.id }, 'upstream refused the token: refreshed, retrying');
-        auth = retry;
-        reply = await up.login(auth);
+    try {
+      const auth: UpstreamAuth = await plan.upstreamAuth();
+      let reply: TaggedReply = await up.login(auth);
+      if (reply.status !== 'OK' && plan.retryAuth) {
+        const retry = await plan.retryAuth(auth);
+        if (retry) {
+          this.log.info({ user: this.user, backend: plan.backend.id }, 'upstream refused the token: refreshed, retrying');
+          if (up.dead) {
+            // Some servers hang up after a failed AUTHENTICATE: retry on a new connection.
+            up = await this.deps.connect(plan.backend);
+            counters.upstreamConnects++;
+          }
+          reply = await up.login(retry);
+        }
       }
-    }
-    if (reply.status !== 'OK') {
-      void up.logout();
-      const code = reply.code?.split(' ')[0];
-      return { ok: false, code: code ?? 'AUTHENTICATIONFAILED', text: reply.text || 'Authentication failed' };
+      if (reply.status !== 'OK') {
+        void up.logout();
+        const code = reply.code?.split(' ')[0];
+        return { ok: false, code: code ?? 'AUTHENTICATIONFAILED', text: reply.text || 'Authentication failed' };
+      }
+    } catch (err) {
+      up.destroy();
+      throw err;
     }
     this.up = up;
     return { ok: true, capabilities: up.capabilities };
@@ -227,7 +236,7 @@ export class ClientSession {
     if (this.plan) this.deps.stats.backend(this.plan.backend.id).loginErrors++;
     else this.deps.stats.loginsFailedLocal++;
     const message = err instanceof Error ? err.message : String(err);
-    this.log.warn({ user: this.user, backend: this.plan?.backend.id, err: message }, 'backend unavailable');
+    this.log.warn({ user: this.user, backend: this.plan?.backend.id, err: message }, 'login could not be completed');
     return { ok: false, code: 'UNAVAILABLE', text: err instanceof UpstreamError ? 'Backend unavailable' : 'Temporary failure' };
   }
 
@@ -324,6 +333,7 @@ export class ClientSession {
     this.phase = 'logout';
     this.clientTag = clientTag;
     this.barrier = this.scanner.sawSelect && up.has('UNSELECT') ? 'UNSELECT' : 'NOOP';
+    this.log.debug({ reset: this.barrier, commands: this.scanner.commands }, 'client LOGOUT answered here; resetting the upstream session');
     const tag = up.nextTag();
     this.watcher = new TaggedReplyWatcher(tag, this.lastToClientLF);
     this.resetTimer = setTimeout(() => {

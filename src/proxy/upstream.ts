@@ -254,20 +254,19 @@ export class Upstream {
   }
 
   private readGreeting(timeoutMs: number): Promise<string> {
-    return new Promise((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new UpstreamError('backend sent no greeting')), timeoutMs);
       timer.unref();
       this.greetingWaiter = (line) => {
         clearTimeout(timer);
+        this.onDead = undefined;
         resolve(line);
       };
       this.onDead = () => {
         clearTimeout(timer);
         reject(new UpstreamError('backend closed the connection before its greeting'));
       };
-    }).finally(() => {
-      this.onDead = undefined;
-    }) as Promise<string>;
+    });
   }
 
   private async startTls(): Promise<void> {

@@ -218,7 +218,12 @@ export class SyncSession {
       const pairs = await this.pairFolders(opts, (m, folder) => emit(folder === undefined ? { type: 'warning', account, message: m } : { type: 'warning', account, folder, message: m }));
       let fatal: unknown = null;
       const limit = this.spec.folderConcurrency ?? 4;
-      await pool(pairs, limit, async (p) => {
+      // Trash folders last: messages this run moves there are then synced in the same run.
+      const isTrash = (p: PairJob) => p.aName === p.trash.a || p.bName === p.trash.b;
+      const phases = [pairs.filter((p) => !isTrash(p)), pairs.filter(isTrash)];
+      // Counters listed at the start are stale for them by then.
+      for (const p of phases[1]!) p.listStatus = { a: undefined, b: undefined };
+      for (const phase of phases) await pool(phase, limit, async (p) => {
         if (fatal || opts.signal?.aborted) return;
         emit({ type: 'folder-start', account, folder: p.aName });
         const r = await this.syncPair(p, opts, emit).catch((err: unknown) => {
@@ -498,13 +503,40 @@ export class SyncSession {
       return result;
     }
     if (ok) {
-      // The counters read at the start: changes made by this run (and by others meanwhile) show up next time.
       for (const s of ['a', 'b'] as const) {
-        state.setSide(fs.id, s, { uidValidity: status[s].uidValidity, uidNext: status[s].uidNext, count: status[s].messages, highestModSeq: status[s].highestModSeq ?? null });
+        // The counters read at the start, unless the side's changes since are all this run's own
+        // (then the next run finds it unchanged): anything else shows up next time.
+        const touched = s === 'a' ? applied.copied.b + applied.flagged.a + applied.removed.a > 0 : applied.copied.a + applied.flagged.b + applied.removed.b > 0;
+        const after = touched && !p.leftUnpaired ? await this.ownChangesOnly(s, fs.id, names[s], status[s]).catch(() => null) : null;
+        const st = after ?? status[s];
+        state.setSide(fs.id, s, { uidValidity: st.uidValidity, uidNext: st.uidNext, count: st.messages, highestModSeq: st.highestModSeq ?? null });
       }
     }
     state.setClean(fs.id, ok && !p.leftUnpaired);
     return result;
+  }
+
+  /**
+   * After a run changed a side: the side's status now, if everything that changed there since the
+   * run started (CONDSTORE) matches the records this run wrote; else null.
+   */
+  private async ownChangesOnly(s: Side, folderId: number, name: string, start: FolderStatus): Promise<FolderStatus | null> {
+    const repo = this.spec[s];
+    if (start.highestModSeq === undefined || !repo.capabilities().condstore) return null;
+    const ch = await repo.changesSince(name, start.highestModSeq);
+    if (!ch || ch.status.uidValidity !== start.uidValidity) return null;
+    const kw = repo.capabilities().keywords;
+    const recs = new Map<number, string[]>();
+    for (const r of this.spec.state.pairs(folderId)) {
+      const uid = s === 'a' ? r.aUid : r.bUid;
+      if (uid !== null) recs.set(uid, kw ? r.flags : r.flags.filter((f) => f.startsWith('\\')));
+    }
+    if (recs.size !== ch.status.messages) return null;
+    for (const e of ch.changed) {
+      const want = recs.get(e.uid);
+      if (!want || want.length !== e.flags.length || want.some((f) => !e.flags.includes(f))) return null;
+    }
+    return ch.status;
   }
 
   /**

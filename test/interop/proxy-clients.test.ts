@@ -10,7 +10,7 @@ import { ImapFlow } from 'imapflow';
 import { ProxyServer } from '../../src/proxy/server.js';
 import { Router } from '../../src/proxy/router.js';
 import { parseBackendUrl } from '../../src/proxy/backend.js';
-import { peer, run, startDovecot, type Dovecot } from '../proxy/helpers.js';
+import { peer, run, startDovecot, TestClient, type Dovecot } from '../proxy/helpers.js';
 
 const haveDovecot = peer('dovecot');
 let dovecot: Dovecot | undefined;
@@ -37,7 +37,7 @@ function message(i: number): string {
 
 beforeAll(async () => {
   if (!haveDovecot) return;
-  dovecot = await startDovecot();
+  dovecot = await startDovecot({ DOVECOT_USERS: 'tricky:p"a\\s{1}% utf8:pässwörd' });
   direct = dovecot.port;
   const c = new ImapFlow({ host: '127.0.0.1', port: direct, secure: false, auth: { user: 'test1', pass: 'pass' }, logger: false });
   await c.connect();
@@ -173,5 +173,21 @@ SyncState *
     const b = await sync(proxied, 'proxied');
     expect(a.filter((f) => f.startsWith('INBOX:'))).toHaveLength(5);
     expect(b).toEqual(a);
+  });
+
+  it('passes awkward passwords through: quoted specials, literals, 8-bit', async () => {
+    if (!haveDovecot) return;
+    for (const port of [direct, proxied]) {
+      const a = await TestClient.connect(port);
+      expect((await a.cmd('LOGIN tricky "p\\"a\\\\s{1}%"')).status).toBe('OK');
+      a.close();
+      const b = await TestClient.connect(port);
+      const pw = Buffer.from('pässwörd', 'utf8');
+      b.send(`u1 LOGIN utf8 {${pw.length}}\r\n`);
+      await b.waitFor(/^\+/);
+      b.send(Buffer.concat([pw, Buffer.from('\r\n')]));
+      expect((await b.reply('u1')).status, `port ${port}`).toBe('OK');
+      b.close();
+    }
   });
 });

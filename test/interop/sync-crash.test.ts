@@ -43,7 +43,8 @@ describe.runIf(enabled)('sync crash safety against Dovecot', () => {
     local = path.join(work, 'Mail');
     statePath = path.join(work, 'state.sqlite');
     cli = await bundledCli();
-    const corpus = generateCorpus(160, 11).filter((m) => !m.raw.includes(0));
+    // Messages every peer takes as they are: no NUL bytes, a header that ends (mbsync skips others).
+    const corpus = generateCorpus(160, 11).filter((m) => !m.raw.includes(0) && m.raw.includes('\r\n\r\n'));
     const c = await imapClient(dc.port, 'test1');
     await c.mailboxCreate('Work');
     for (const [i, m] of corpus.entries()) {
@@ -64,7 +65,7 @@ describe.runIf(enabled)('sync crash safety against Dovecot', () => {
     try {
       for (const f of FOLDERS) {
         const mb = await c.mailboxOpen(f);
-        for (let k = rng.int(0, 3); k > 0; k--) {
+        for (let k = rng.int(0, 6); k > 0; k--) {
           const raw = fresh();
           await c.append(f, raw, rng.chance(0.5) ? ['\\Flagged'] : []);
           expected.add(`${f} ${identity(raw)}`);
@@ -145,7 +146,7 @@ describe.runIf(enabled)('sync crash safety against Dovecot', () => {
       let killed = false;
       let lines = 0;
       const byEvent = rng.chance(0.6);
-      const atLine = rng.int(1, 40);
+      const atLine = rng.int(1, 14);
       const kill = () => {
         if (exited || killed) return;
         killed = true;
@@ -159,7 +160,7 @@ describe.runIf(enabled)('sync crash safety against Dovecot', () => {
         });
       } else {
         child.stdout.resume();
-        setTimeout(kill, rng.int(30, 1200));
+        setTimeout(kill, rng.int(30, 700));
       }
       child.stderr.resume();
       child.on('exit', () => {
@@ -251,6 +252,6 @@ describe.runIf(enabled)('sync crash safety against Dovecot', () => {
     const r = await run('mbsync', ['-c', rc, '-a'], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/error|corrupt|cannot|warning/i);
-    for (const f of FOLDERS) expect(maildirIdentities(into, f)).toEqual(maildirIdentities(local, f));
+    for (const f of FOLDERS) expect(maildirIdentities(into, f, true)).toEqual(maildirIdentities(local, f));
   });
 });

@@ -123,22 +123,26 @@ export function fillMaildir(maildir: string, folder: string, messages: Array<{ r
   }
 }
 
-/** Identity of a message for the checks: Message-ID (or "-") and SHA-256 of the CRLF-normalised body. */
-export function identity(raw: Buffer): string {
-  const text = raw.toString('latin1').replace(/\r\n/g, '\n');
+/**
+ * Identity of a message for the checks: Message-ID (or "-") and SHA-256 of the CRLF-normalised
+ * bytes; `stripTuid` drops the X-TUID header mbsync adds to messages it copies.
+ */
+export function identity(raw: Buffer, stripTuid = false): string {
+  let text = raw.toString('latin1').replace(/\r\n/g, '\n');
+  if (stripTuid) text = text.replace(/^X-TUID: [^\n]*\n/m, '');
   const head = text.split('\n\n', 1)[0] ?? '';
   const mid = /^message-id:[ \t]*(.*(?:\n[ \t].*)*)/im.exec(head)?.[1]?.replace(/\s+/g, '') ?? '-';
   return `${mid} ${createHash('sha256').update(text, 'latin1').digest('hex').slice(0, 16)}`;
 }
 
 /** Messages of one Maildir++ folder (all files in cur/ and new/), as sorted identities. */
-export function maildirIdentities(maildir: string, folder = 'INBOX'): string[] {
+export function maildirIdentities(maildir: string, folder = 'INBOX', stripTuid = false): string[] {
   const dir = folder === 'INBOX' ? maildir : path.join(maildir, '.' + folder.split('/').join('.'));
   const out: string[] = [];
   for (const sub of ['cur', 'new']) {
     const d = path.join(dir, sub);
     if (!existsSync(d)) continue;
-    for (const f of readdirSync(d)) out.push(identity(readFileSync(path.join(d, f))));
+    for (const f of readdirSync(d)) out.push(identity(readFileSync(path.join(d, f)), stripTuid));
   }
   return out.sort();
 }

@@ -84,11 +84,6 @@ export function selfSignedCert(): { cert: string; key: string } {
   }
 }
 
-/** True when openssl exists (certificates for TLS tests). */
-export function haveOpenssl(): boolean {
-  return existsSync('/usr/bin/openssl') || spawnSync('sh', ['-c', 'command -v openssl']).status === 0;
-}
-
 /** A tagged reply as the test client saw it. */
 export interface Reply {
   status: string;

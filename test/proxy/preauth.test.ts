@@ -108,10 +108,13 @@ describe('PreAuthSession', () => {
     expect(text(u.push(Buffer.from('x LOGIN {65}\r\n')))).toBe('x BAD [TOOBIG] Literal too large\r\n');
   });
 
-  it('refuses user names with control characters without asking anyone', () => {
+  it('refuses user names with control characters and passwords with NUL without asking anyone', () => {
     const s = new PreAuthSession({ secure: false, starttls: false });
     const a = s.push(Buffer.from('a LOGIN {3+}\r\na\nb pw\r\n'));
     expect(other(a)).toEqual([]);
     expect(text(a)).toBe('a NO [AUTHENTICATIONFAILED] Authentication failed\r\n');
+    const b = s.push(Buffer.from('b LOGIN user {4+}\r\np\0w1\r\n'));
+    expect(other(b)).toEqual([]);
+    expect(text(b)).toMatch(/^b (NO|BAD) /);
   });
 });

@@ -8,7 +8,7 @@ import { ProxyServer, type ProxyServerOptions } from '../../src/proxy/server.js'
 import { Router } from '../../src/proxy/router.js';
 import { parseBackendUrl, type Backend } from '../../src/proxy/backend.js';
 import { FakeBackend, type FakeBackendOptions } from './fake-backend.js';
-import { TestClient, haveOpenssl, selfSignedCert } from './helpers.js';
+import { TestClient, peer, selfSignedCert } from './helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -282,6 +282,20 @@ describe('proxy session', () => {
     await until(() => short.proxy.snapshot().backends[0].evictions.expired === 1, 'expiry');
     expect(short.proxy.pool.size).toBe(0);
     await until(() => short.fake.open().length === 0, 'expired connection closed');
+
+    const one = await setup({}, { pool: { maxTotal: 1 } });
+    for (const [u, p] of [
+      ['alice', 'apw'],
+      ['bob', 'bpw'],
+    ]) {
+      const x = await one.connect();
+      await x.cmd(`LOGIN ${u} ${p}`);
+      await logout(x);
+      await until(() => one.proxy.snapshot().backends[0].cachedOnLogout === (u === 'alice' ? 1 : 2), 'cached');
+    }
+    expect(one.proxy.pool.size).toBe(1);
+    expect(one.proxy.pool.sizeFor(one.proxy.snapshot().backends[0].backend, 'bob')).toBe(1);
+    expect(one.proxy.snapshot().backends[0].evictions.limit).toBe(1);
   });
 
   it('says BYE to a client that does not log in in time', async () => {
@@ -302,7 +316,7 @@ describe('proxy session', () => {
 });
 
 describe('proxy TLS', () => {
-  const cert = haveOpenssl() ? selfSignedCert() : undefined;
+  const cert = peer('openssl') ? selfSignedCert() : undefined;
 
   it('verifies backend certificates: refused when untrusted, accepted with the CA configured', async () => {
     if (!cert) return void console.warn('openssl missing: TLS test skipped');

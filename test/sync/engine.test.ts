@@ -217,6 +217,53 @@ describe('sync engine on memory stores', () => {
     expect(state.pairs(f.id).length).toBe(2);
   });
 
+  it('a full disk on the target ends the account with advice and a consistent state', async () => {
+    const A = await side('A');
+    const B = await side('B');
+    await A.user.append('INBOX', [{ data: msg('f1') }, { data: msg('f2') }]);
+    await B.repo.open();
+    const full: Repository = Object.create(B.repo) as Repository;
+    full.append = async (): Promise<AppendResult> => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    const state = SyncState.memory();
+    const r = await session(A.repo, full, state).run();
+    expect(r.ok).toBe(false);
+    expect(r.errors[0]!.kind).toBe('full');
+    expect(r.errors[0]!.advice).toMatch(/free disk space/);
+    expect(state.integrityCheck()).toBe('ok');
+    // The intents wait for the next run, which finds nothing landed and copies once.
+    const r2 = await session(A.repo, B.repo, state).run();
+    expect(r2.ok).toBe(true);
+    expect(await ids(B)).toEqual(['f1', 'f2']);
+  });
+
+  it('quick mode without mod-sequences: a folder with unchanged counts is skipped, a full run sees its flag changes', async () => {
+    const A = await side('A');
+    const B = await side('B');
+    await A.user.append('INBOX', [{ data: msg('q1') }]);
+    // Side a as a server without CONDSTORE: no HIGHESTMODSEQ, no changesSince.
+    const plain: Repository = Object.create(A.repo) as Repository;
+    plain.capabilities = () => ({ ...A.repo.capabilities(), condstore: false, qresync: false });
+    plain.status = async (f: string) => {
+      const st = await A.repo.status(f);
+      delete st.highestModSeq;
+      return st;
+    };
+    const state = SyncState.memory();
+    const s = session(plain, B.repo, state);
+    expect((await s.run()).ok).toBe(true);
+    expect((await s.run()).ok).toBe(true);
+    await setFlags(A, 'q1', 'add', ['\\Flagged']);
+    const quick = await s.run({ quick: true });
+    console.log(JSON.stringify(quick, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+    expect(quick.folders.find((f) => f.folder === 'INBOX')!.unchanged).toBe(true);
+    expect(await flagsOf(B, 'q1')).toEqual([]);
+    const full = await s.run();
+    expect(full.flagged.b).toBe(1);
+    expect(await flagsOf(B, 'q1')).toEqual(['\\Flagged']);
+  });
+
   it('dry run plans without changing anything', async () => {
     const A = await side('A');
     const B = await side('B');

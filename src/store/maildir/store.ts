@@ -46,6 +46,8 @@ export interface MaildirStoreOptions {
   quota?: { storageKiB?: number; messages?: number };
   /** User database living with this store (e.g. a passwd-file). */
   users?: UserDb;
+  /** How long a user's state (open folders and their caches) stays after the last session closed, ms (default 120 s). */
+  keepOpenMs?: number;
   /** Receives warnings (broken uidlist, unusable cache, ...). */
   warn?: (message: string) => void;
 }
@@ -117,7 +119,7 @@ export class MaildirStore implements MailStore {
       p.catch(() => this.cores.delete(root));
     }
     const core = await p;
-    core.refs++;
+    core.acquire();
     return new UserFacade(core);
   }
 
@@ -373,11 +375,29 @@ class MaildirUser {
     if (limits.storageKiB !== undefined && q.storageUsedKiB + Math.ceil(addBytes / 1024) > limits.storageKiB) throw new StoreError('OVERQUOTA', 'storage quota exceeded');
   }
 
+  private linger: NodeJS.Timeout | undefined;
+
+  /** A new session uses this state: it must not be dropped now. */
+  acquire(): void {
+    this.refs++;
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = undefined;
+  }
+
+  /** A session is done; the state stays a while for the next one (reconnects, the next delivery). */
   release(): void {
-    if (--this.refs <= 0) this.shutdown();
+    if (--this.refs > 0) return;
+    const keep = this.opts.keepOpenMs ?? 120_000;
+    if (keep <= 0) return this.shutdown();
+    this.linger = setTimeout(() => {
+      if (this.refs <= 0) this.shutdown();
+    }, keep);
+    this.linger.unref();
   }
 
   shutdown(): void {
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = undefined;
     this.listeners.clear();
     this.stopWatching();
     for (const p of this.folders.values()) void p.then((f) => f.close()).catch(() => undefined);

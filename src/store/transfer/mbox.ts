@@ -118,7 +118,7 @@ function isBlank(line: Buffer): boolean {
  */
 export async function* readMbox(file: string, start = 0): AsyncGenerator<MboxMessage> {
   const stream = createReadStream(file, { start, highWaterMark: 1 << 20 });
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   let pos = start;
   let cur: { offset: number; fromLine: string; lines: Buffer[] } | null = null;
   let prevBlank = true;
