@@ -7,6 +7,7 @@
  * responses (lines and literals) without parsing them, so the client is never the bottleneck.
  */
 import net from 'node:net';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateCorpus } from '../test/fixtures/corpus.js';
@@ -36,7 +37,7 @@ export class BenchClient {
   private untagged = 0;
   private lastSearch: string | undefined;
   private waiters = new Map<string, (t: Tagged) => void>();
-  private continuation: (() => void) | undefined;
+  private continuation: ((text: string) => void) | undefined;
   private closedError: Error | undefined;
   private greeted: Promise<void>;
   /** Resolves `greeted` at the first line (the server's greeting). */
@@ -116,7 +117,7 @@ export class BenchClient {
     if (first === 0x2b) {
       const c = this.continuation;
       this.continuation = undefined;
-      c?.();
+      c?.(line.toString('latin1', 1).trim());
       return;
     }
     const text = line.toString('latin1').trimEnd();
@@ -139,8 +140,8 @@ export class BenchClient {
     return new Promise((resolve) => this.waiters.set(tag, resolve));
   }
 
-  /** Resolves at the next `+` continuation. */
-  expectContinuation(): Promise<void> {
+  /** Resolves at the next `+` continuation, with its text. */
+  expectContinuation(): Promise<string> {
     return new Promise((resolve) => (this.continuation = resolve));
   }
 
@@ -245,16 +246,58 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / hz;
 }
 
+const salted = new Map<string, Buffer>();
+
+/**
+ * AUTHENTICATE SCRAM-SHA-256 with SASL-IR (RFC 5802, RFC 7677). The client's PBKDF2 result is
+ * cached per salt, as real clients do, so a thousand logins cost the client almost nothing.
+ */
+export async function scramLogin(c: BenchClient, user: string, password: string, tag = 'l'): Promise<Tagged> {
+  const hmac = (key: Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
+  const cnonce = randomBytes(18).toString('base64');
+  const bare = `n=${user},r=${cnonce}`;
+  const done = c.expect(tag);
+  const step = <T>(p: Promise<T>): Promise<T> =>
+    Promise.race([p, done.then((t) => Promise.reject(new Error(`AUTHENTICATE ended early: ${t.line}`)))]);
+  let cont = c.expectContinuation();
+  await c.write(`${tag} AUTHENTICATE SCRAM-SHA-256 ${Buffer.from(`n,,${bare}`).toString('base64')}\r\n`);
+  const serverFirst = Buffer.from(await step(cont), 'base64').toString('utf8');
+  const attrs = new Map(serverFirst.split(',').map((kv) => [kv[0], kv.slice(2)] as [string, string]));
+  const nonce = attrs.get('r') ?? '';
+  if (!nonce.startsWith(cnonce)) throw new Error(`SCRAM: bad server nonce in ${serverFirst}`);
+  const key = `${attrs.get('s')}:${attrs.get('i')}:${password}`;
+  let saltedPassword = salted.get(key);
+  if (!saltedPassword) {
+    saltedPassword = pbkdf2Sync(password, Buffer.from(attrs.get('s') ?? '', 'base64'), Number(attrs.get('i')), 32, 'sha256');
+    salted.set(key, saltedPassword);
+  }
+  const clientKey = hmac(saltedPassword, 'Client Key');
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const withoutProof = `c=${Buffer.from('n,,').toString('base64')},r=${nonce}`;
+  const signature = hmac(storedKey, `${bare},${serverFirst},${withoutProof}`);
+  const proof = Buffer.alloc(32);
+  for (let i = 0; i < 32; i++) proof[i] = clientKey[i]! ^ signature[i]!;
+  cont = c.expectContinuation();
+  await c.write(`${Buffer.from(`${withoutProof},p=${proof.toString('base64')}`).toString('base64')}\r\n`);
+  await step(cont); // server-final (v=...): acknowledged with an empty response
+  await c.write('\r\n');
+  return done;
+}
+
+/** How idle connections authenticate: LOGIN, or SCRAM-SHA-256 where LOGIN is deliberately slow. */
+export type AuthStyle = 'login' | 'scram';
+
 /** A server under test: how to reach it and how to weigh it. */
 export interface ServerUnderTest {
   name: string;
   port: number;
   /** The server's processes right now. */
   pids(): number[];
+  auth: AuthStyle;
 }
 
 /** Open `count` connections that LOGIN (users round robin), SELECT INBOX and IDLE; `window` at a time in setup. */
-export async function openIdle(port: number, count: number, window = 100): Promise<{ clients: BenchClient[]; failures: string[] }> {
+export async function openIdle(port: number, count: number, auth: AuthStyle, window = 100): Promise<{ clients: BenchClient[]; failures: string[] }> {
   const clients: BenchClient[] = [];
   const failures: string[] = [];
   let next = 0;
@@ -264,7 +307,7 @@ export async function openIdle(port: number, count: number, window = 100): Promi
       try {
         const c = await BenchClient.connect(port);
         const user = USERS[i % USERS.length]!;
-        const login = await c.command('l', `LOGIN ${user} pass`);
+        const login = auth === 'scram' ? await scramLogin(c, user, 'pass') : await c.command('l', `LOGIN ${user} pass`);
         if (login.status !== 'OK') throw new Error(login.line);
         const select = await c.command('s', 'SELECT INBOX');
         if (select.status !== 'OK') throw new Error(select.line);
@@ -309,7 +352,7 @@ export async function measureIdle(server: ServerUnderTest, steps: number[]): Pro
   try {
     for (const target of steps) {
       const t0 = performance.now();
-      const { clients, failures } = await openIdle(server.port, target - all.length - failed);
+      const { clients, failures } = await openIdle(server.port, target - all.length - failed, server.auth);
       const setupSeconds = (performance.now() - t0) / 1000;
       all.push(...clients);
       failed += failures.length;
@@ -394,7 +437,7 @@ export async function idleComparison(steps = [1000, 10_000], messagesPerInbox = 
     let imapkit;
     try {
       await seedUsers(ik.port, messagesPerInbox);
-      const m = await measureIdle({ name: 'imapkit', port: ik.port, pids: () => [ik.child.pid!] }, steps);
+      const m = await measureIdle({ name: 'imapkit', port: ik.port, pids: () => [ik.child.pid!], auth: 'scram' }, steps);
       imapkit = { store: 'sqlite', baselineRssMB: round(m.baseline.rss / MB), points: m.points };
     } finally {
       await ik.stop();
@@ -403,7 +446,7 @@ export async function idleComparison(steps = [1000, 10_000], messagesPerInbox = 
     let dovecot;
     try {
       await seedUsers(dv.port, messagesPerInbox);
-      const m = await measureIdle({ name: 'dovecot', port: dv.port, pids: () => dovecotPids(dv) }, steps);
+      const m = await measureIdle({ name: 'dovecot', port: dv.port, pids: () => dovecotPids(dv), auth: 'login' }, steps);
       dovecot = { baselinePssMB: round(m.baseline.pss / MB), points: m.points };
     } finally {
       await dv.stop();

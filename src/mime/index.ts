@@ -77,7 +77,7 @@ export function envelope(raw: Buffer, index: MessageIndex): ResponseValue[] {
 
 /** BODYSTRUCTURE (extended = true) or BODY (extended = false) of the message. */
 export function bodyStructure(raw: Buffer, index: MessageIndex, extended: boolean): ResponseValue[] {
-  return structureOf(raw, index.root, extended);
+  return structureOf(raw, index.root, extended, true);
 }
 
 /** BODY[section] bytes (before <partial>): CRLF line ends, NUL as 0x80; null when the part does not exist. */

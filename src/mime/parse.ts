@@ -151,9 +151,9 @@ class Indexer {
       const depthOk = part.depth + 1 < MAX_DEPTH && !this.capped;
       part.multipart = kind.multipart && depthOk;
       if ((kind.multipart || kind.message) && !depthOk) {
-        // too deep: an opaque body, announced as application/octet-stream (as Dovecot does)
-        part.contentType = part.type = 'application';
-        part.contentSubtype = part.subtype = 'octet-stream';
+        // too deep: an opaque body (BODYSTRUCTURE calls it application/octet-stream, as Dovecot does)
+        part.type = 'application';
+        part.subtype = 'octet-stream';
         part.text = false;
       }
       // a multipart's own boundary is known from its blank line on

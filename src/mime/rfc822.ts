@@ -52,6 +52,7 @@ export class Scanner {
     return this.s.charCodeAt(this.pos);
   }
 
+  /** True when the whole value has been read. */
   atEnd(): boolean {
     return this.pos >= this.s.length;
   }

@@ -166,8 +166,23 @@ function extensionTail(p: MimePart): ResponseValue[] {
 
 const EMPTY_BODY: ResponseValue[] = ['text', 'plain', ['charset', 'us-ascii'], null, null, '7bit', 0, 0];
 
-/** BODYSTRUCTURE (extended) or BODY of a part. */
-export function structureOf(raw: Buffer, p: MimePart, extended: boolean): ResponseValue[] {
+/**
+ * Dovecot's shortcut for a plain message (root text/plain, at most a charset=us-ascii parameter,
+ * 7bit, no other Content-* data): its BODYSTRUCTURE is always written in the canonical lower-case
+ * form, whatever case the header used.
+ */
+function plain7bit(p: MimePart): boolean {
+  if (!p.text || p.multipart || p.message !== null) return false;
+  if (p.contentType !== null && (p.contentSubtype ?? '').toLowerCase() !== 'plain') return false;
+  if (p.params.length > 1) return false;
+  const first = p.params[0];
+  if (first && (first.name.toLowerCase() !== 'charset' || first.value.toLowerCase() !== 'us-ascii')) return false;
+  if (p.id !== null || p.description !== null || p.md5 !== null || p.disposition !== null || p.language !== null || p.location !== null) return false;
+  return p.encoding === null || p.encoding.toLowerCase() === '7bit';
+}
+
+/** BODYSTRUCTURE (extended) or BODY of a part; `top` marks the message's root part. */
+export function structureOf(raw: Buffer, p: MimePart, extended: boolean, top = false): ResponseValue[] {
   if (p.multipart) {
     const out: ResponseValue[] = p.children.length > 0
       ? p.children.map((c) => structureOf(raw, c, extended))
@@ -176,18 +191,28 @@ export function structureOf(raw: Buffer, p: MimePart, extended: boolean): Respon
     if (extended) out.push(paramList(p.params, false), ...extensionTail(p));
     return out;
   }
+  if (top && plain7bit(p)) {
+    const out: ResponseValue[] = ['text', 'plain', ['charset', 'us-ascii'], null, null, '7bit', p.size, p.lines];
+    if (extended) out.push(null, null, null, null);
+    return out;
+  }
   const msg = p.message;
   let text: boolean;
   const out: ResponseValue[] = [];
+  const lowerType = p.contentType?.toLowerCase();
   if (msg !== null && (p.type !== 'message' || p.subtype !== 'global')) {
     out.push('message', 'rfc822');
     text = false;
   } else if (p.contentType === null) {
     out.push('text', 'plain');
     text = msg === null;
+  } else if (msg === null && (lowerType === 'multipart' || (lowerType === 'message' && p.contentSubtype?.toLowerCase() === 'rfc822'))) {
+    // a container type on a part that is not parsed as one (too deep, no subtype): opaque data
+    out.push('application', 'octet-stream');
+    text = false;
   } else {
     out.push(bytesValue(p.contentType), bytesValue(p.contentSubtype ?? ''));
-    text = msg === null && p.contentType.toLowerCase() === 'text';
+    text = msg === null && lowerType === 'text';
   }
   out.push(paramList(p.params, text), nstringNolf(p.id), nstringNolf(p.description), bytesValue(p.encoding ?? '7bit'), p.size);
   if (text) out.push(p.lines);

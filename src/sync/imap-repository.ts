@@ -343,13 +343,18 @@ export class ImapRepository implements Repository {
     } else this.idle.push(c);
   }
 
-  /** Run fn on a pooled connection, with `folder` selected when given. */
-  private async with<T>(folder: string | undefined, what: string, fn: (client: ImapFlow, path: string, fresh: boolean) => Promise<T>): Promise<T> {
+  /**
+   * Run fn on a pooled connection, with `folder` selected when given; `fresh` tells fn whether the
+   * SELECT just happened. `reselect` selects again even when the connection already has the folder
+   * selected: a pooled connection hears of changes only when it sends a command, and the counters
+   * a sync starts from (HIGHESTMODSEQ above all) come only with a SELECT.
+   */
+  private async with<T>(folder: string | undefined, what: string, fn: (client: ImapFlow, path: string, fresh: boolean) => Promise<T>, reselect = false): Promise<T> {
     const c = await this.acquire(folder);
     try {
       const p = folder === undefined ? '' : this.toServer(folder);
       let fresh = false;
-      if (folder !== undefined && c.selected !== folder) {
+      if (folder !== undefined && (c.selected !== folder || reselect)) {
         c.selected = null;
         await c.client.mailboxOpen(p);
         c.selected = folder;
@@ -467,9 +472,12 @@ export class ImapRepository implements Repository {
       // of its last command, and a server evaluates "N:*" against that view: a NOOP brings the
       // new messages in first (forward and watch mode depend on it).
       if (!fresh) await client.noop();
+      // The counters as of the SELECT, before the FETCH: a message that arrives during the FETCH
+      // (and may be missing from it) then shows as a change next time, never as "unchanged".
+      const status = this.statusOfSelected(client);
       const messages: MessageEntry[] = [];
       const min = opts.minUid ?? 1;
-      if (this.statusOfSelected(client).messages > 0) {
+      if (status.messages > 0) {
         for await (const m of client.fetch(`${min}:*`, { uid: true, flags: true, size: true, internalDate: opts.withDates === true }, { uid: true })) {
           if (m.uid < min) continue;
           const e = this.entryOf(m);
@@ -478,9 +486,8 @@ export class ImapRepository implements Repository {
         }
       }
       messages.sort((x, y) => x.uid - y.uid);
-      // Read after the FETCH: imapflow has updated EXISTS and UIDNEXT from what it saw.
-      return { status: this.statusOfSelected(client), messages };
-    });
+      return { status, messages };
+    }, true);
   }
 
   /** UID FETCH 1:* (FLAGS) (CHANGEDSINCE m VANISHED); null without CONDSTORE or when the server's mod-sequence went back. */
@@ -507,7 +514,7 @@ export class ImapRepository implements Repository {
       }
       changed.sort((x, y) => x.uid - y.uid);
       return { status, changed, vanished: this.caps.qresync ? vanished : null };
-    });
+    }, true);
   }
 
   /** UID SEARCH ALL. */
@@ -516,7 +523,7 @@ export class ImapRepository implements Repository {
       if (!client.mailbox || client.mailbox.exists === 0) return [];
       const r = await client.search({ all: true }, { uid: true });
       return (Array.isArray(r) ? r : []).sort((x, y) => x - y);
-    });
+    }, true);
   }
 
   /** One UID FETCH of BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] over the set. */

@@ -31,6 +31,8 @@ export interface WatchOptions {
 export class Watcher {
   private stopping = false;
   private readonly wakers = new Set<() => void>();
+  /** Accounts asked to sync now while they were busy: their next wait ends at once. */
+  private readonly pending = new Set<WatchEntry>();
   private active = 0;
   private readonly queue: Array<() => void> = [];
   /** Runs done so far (all accounts). */
@@ -43,6 +45,7 @@ export class Watcher {
 
   /** Sync every account now (SIGUSR1). */
   syncNow(): void {
+    for (const e of this.entries) this.pending.add(e);
     for (const w of [...this.wakers]) w();
   }
 
@@ -88,11 +91,14 @@ export class Watcher {
       trigger = r;
       folders = r === 'idle' ? e.idle : undefined;
       if (r === 'idle') await new Promise((res) => setTimeout(res, this.opts.settleMs ?? 500));
+      // A signal during the settling wait makes this a full run.
+      if (this.pending.delete(e)) folders = undefined;
     }
   }
 
   /** Wait for the interval, an IDLE report on the chosen folders, or a wake-up. */
   private wait(e: WatchEntry): Promise<'interval' | 'idle' | 'signal'> {
+    if (this.pending.delete(e)) return Promise.resolve('signal');
     return new Promise((resolve) => {
       const ac = new AbortController();
       let done = false;
@@ -104,7 +110,10 @@ export class Watcher {
         ac.abort();
         resolve(why);
       };
-      const wake = () => finish('signal');
+      const wake = () => {
+        this.pending.delete(e);
+        finish('signal');
+      };
       this.wakers.add(wake);
       const ms = e.interval * 1000;
       const timer = setTimeout(() => finish('interval'), ms);

@@ -124,9 +124,23 @@ describe('MIME golden test against Dovecot', () => {
   const uidOf = new Map<string, number>();
   const refused: string[] = [];
 
+  /** Log in as test1, retrying while a freshly started Dovecot's auth process warms up. */
+  async function login(): Promise<RawImapClient> {
+    for (let attempt = 1; ; attempt++) {
+      const c = await RawImapClient.connect(port);
+      try {
+        await c.login('test1', 'pass');
+        return c;
+      } catch (err) {
+        await c.close().catch(() => undefined);
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  }
+
   async function connect(): Promise<RawImapClient> {
-    const c = await RawImapClient.connect(port);
-    await c.login('test1', 'pass');
+    const c = await login();
     const r = await c.command('SELECT INBOX');
     if (r.status !== 'OK') throw new Error(`SELECT failed: ${r.text}`);
     return c;
@@ -137,13 +151,16 @@ describe('MIME golden test against Dovecot', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-mime-golden-'));
     // Dovecot's unprivileged processes must reach the passwd file and sockets in here
     chmodSync(dir, 0o755);
-    port = 20000 + Math.floor(Math.random() * 20000);
-    // output to a file: the daemon keeps inherited pipes open, which would block spawnSync
+    // output to a file: the daemon keeps inherited pipes open, which would block spawnSync;
+    // a few attempts on fresh ports, since other test runs share this machine
     const log = path.join(dir, 'start.log');
-    const started = spawnSync('bash', ['-c', 'bash "$0" start "$1" "$2" >"$3" 2>&1', script, dir, String(port), log]);
-    if (started.status !== 0) throw new Error(`dovecot.sh start failed: ${readFileSync(log, 'utf8')}`);
-    const c = await RawImapClient.connect(port);
-    await c.login('test1', 'pass');
+    let started = false;
+    for (let attempt = 0; attempt < 3 && !started; attempt++) {
+      port = 20000 + Math.floor(Math.random() * 20000);
+      started = spawnSync('bash', ['-c', 'bash "$0" start "$1" "$2" >"$3" 2>&1', script, dir, String(port), log]).status === 0;
+    }
+    if (!started) throw new Error(`dovecot.sh start failed: ${readFileSync(log, 'utf8')}`);
+    const c = await login();
     for (const m of corpus) {
       const r = await c.append('INBOX', m.raw, [], { literalPlus: true });
       const uid = r.status === 'OK' ? /APPENDUID \d+ (\d+)/.exec(r.code ?? '')?.[1] : undefined;

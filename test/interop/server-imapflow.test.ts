@@ -84,7 +84,7 @@ describe('imapflow against imapkit serve (sqlite store)', () => {
       // a part by its section number, decoded the way the bodystructure says
       const part = await c.download('2', '1');
       const chunks: Buffer[] = [];
-      for await (const chunk of part.content) chunks.push(chunk as Buffer);
+      for await (const chunk of part.content!) chunks.push(chunk as Buffer);
       expect(Buffer.concat(chunks).length).toBeGreaterThan(0);
 
       // search
@@ -125,9 +125,7 @@ describe('imapflow against imapkit serve (sqlite store)', () => {
       expect(left).toEqual([2]);
 
       const old = await c.status('Projects/Old', { messages: true, uidNext: true, unseen: true });
-      expect(old.messages).toBe(3);
-      expect(old.uidNext).toBe(4);
-      expect(old.unseen).toBe(2);
+      expect(old && { messages: old.messages, uidNext: old.uidNext, unseen: old.unseen }).toEqual({ messages: 3, uidNext: 4, unseen: 2 });
       await c.mailboxClose();
 
       // rename (the child follows) and delete
@@ -137,7 +135,7 @@ describe('imapflow against imapkit serve (sqlite store)', () => {
       expect(names).toContain('Archive/Old');
       expect(names).not.toContain('Projects');
       const renamed = await c.status('Archive/Old', { messages: true });
-      expect(renamed.messages).toBe(3);
+      expect(renamed && renamed.messages).toBe(3);
       await c.mailboxDelete('Archive/Old');
       await c.mailboxDelete('Archive');
       names = (await c.list()).map((m) => m.path);

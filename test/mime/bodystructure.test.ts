@@ -101,3 +101,24 @@ describe('bodyStructure', () => {
     expect(s.slice(0, 3)).toEqual(['application', 'octet-stream', ['boundary', `b${MAX_DEPTH}`]]);
   });
 });
+
+describe('bodyStructure: Dovecot canonical forms', () => {
+  it('writes a plain 7bit message in canonical lower case', () => {
+    expect(bs('Content-Type: TEXT/PLAIN\nContent-Transfer-Encoding: 7BIT\n\nx\n')).toEqual(['text', 'plain', ['charset', 'us-ascii'], null, null, '7bit', 3, 1, null, null, null, null]);
+    // a broken parameter is dropped, and what is left is plain 7bit
+    expect(bs('Content-Type: Text/Plain; a; b=c\n\nx\n', false)).toEqual(['text', 'plain', ['charset', 'us-ascii'], null, null, '7bit', 3, 1]);
+    // any other parameter or field keeps the header's own spelling
+    expect((bs('Content-Type: TEXT/PLAIN; CHARSET=US-ASCII; format=flowed\n\nx\n') as unknown[]).slice(0, 3)).toEqual(['TEXT', 'PLAIN', ['CHARSET', 'US-ASCII', 'format', 'flowed']]);
+    expect((bs('Content-Type: TEXT/PLAIN\nContent-Transfer-Encoding: 8bit\n\nx\n') as unknown[]).slice(0, 2)).toEqual(['TEXT', 'PLAIN']);
+  });
+
+  it('shows a container type on an unparsed part as application/octet-stream', () => {
+    expect(bs('MIME-Version: 1.0\nContent-Type: multipart\n\nx\n')).toEqual(['application', 'octet-stream', null, null, null, '7bit', 3, null, null, null, null]);
+    expect((bs('Content-Type: message\n\nx\n') as unknown[]).slice(0, 2)).toEqual(['message', '']);
+  });
+
+  it('treats junk after the subtype as an empty content type', () => {
+    expect(bs('Content-Type: text/plain junk\n\nx\n')).toEqual(['', '', null, null, null, '7bit', 3, null, null, null, null]);
+    expect((bs('Content-Type: text/plain; a=b junk\n\nx\n') as unknown[]).slice(0, 3)).toEqual(['text', 'plain', ['a', 'b', 'charset', 'us-ascii']]);
+  });
+});

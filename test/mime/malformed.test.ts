@@ -103,7 +103,8 @@ describe('malformed mail fixtures', () => {
       depth++;
     }
     expect(depth).toBe(MAX_DEPTH - 1);
-    expect(p.contentType).toBe('application');
+    expect(p.type).toBe('application');
+    expect(p.contentType).toBe('multipart');
     expect(p.children).toHaveLength(0);
     expect(p.bodyEnd).toBeGreaterThan(p.bodyStart);
     expect(bodyStructure(raw, index, true)).toBeDefined();

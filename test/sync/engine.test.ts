@@ -243,6 +243,7 @@ describe('sync engine on memory stores', () => {
     const B = await side('B');
     await A.user.append('INBOX', [{ data: msg('q1') }]);
     // Side a as a server without CONDSTORE: no HIGHESTMODSEQ, no changesSince.
+    await A.repo.open();
     const plain: Repository = Object.create(A.repo) as Repository;
     plain.capabilities = () => ({ ...A.repo.capabilities(), condstore: false, qresync: false });
     plain.status = async (f: string) => {
@@ -256,7 +257,6 @@ describe('sync engine on memory stores', () => {
     expect((await s.run()).ok).toBe(true);
     await setFlags(A, 'q1', 'add', ['\\Flagged']);
     const quick = await s.run({ quick: true });
-    console.log(JSON.stringify(quick, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
     expect(quick.folders.find((f) => f.folder === 'INBOX')!.unchanged).toBe(true);
     expect(await flagsOf(B, 'q1')).toEqual([]);
     const full = await s.run();

@@ -121,21 +121,21 @@ export function crlfSize(data: Buffer): number {
 
 /** The bytes with every bare LF turned into CRLF (Dovecot stores LF-only files and serves them so). */
 export function toCrlf(data: Buffer): Buffer {
+  if (!data.includes(13)) {
+    // The common case (LF-only files): a native string replace beats any byte loop in JS.
+    return data.includes(10) ? Buffer.from(data.toString('latin1').replaceAll('\n', '\r\n'), 'latin1') : data;
+  }
   const size = crlfSize(data);
   if (size === data.length) return data;
   const out = Buffer.allocUnsafe(size);
   let o = 0;
-  let start = 0;
-  let i = data.indexOf(10);
-  while (i >= 0) {
-    if (i === 0 || data[i - 1] !== 13) {
-      o += data.copy(out, o, start, i);
-      out[o++] = 13;
-      start = i;
-    }
-    i = data.indexOf(10, i + 1);
+  let prev = -1;
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i] as number;
+    if (b === 10 && prev !== 13) out[o++] = 13;
+    out[o++] = b;
+    prev = b;
   }
-  data.copy(out, o, start);
   return out;
 }
 

@@ -21,7 +21,7 @@ import { canonicalFlags } from '../common.js';
 import { formatRecord, newMailboxGuid, parseUidlist, recordExt, serializeUidlist, type Uidlist, type UidlistRecord } from './uidlist.js';
 import { nextUidValidity } from './uidvalidity.js';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, watch as nodeWatch } from 'node:fs';
+import { readdirSync, readFileSync, statSync, watch as nodeWatch } from 'node:fs';
 
 /** Changes within this long before a scan may share the directory's mtime tick: rescan until it passes. */
 const DIRTY_MS = 1000;
@@ -100,18 +100,41 @@ function sameFlags(a: readonly string[], b: readonly string[]): boolean {
 
 /** EMAILID (RFC 8474 objectid) from a message GUID: same GUID, same id. */
 export function emailIdOf(guid: string): string {
-  return 'M' + createHash('sha256').update(guid).digest('base64url').slice(0, 22);
+  // The GUID itself in the objectid alphabet (cheap, and unique as GUIDs are); a hash only for long ones.
+  const enc = Buffer.from(guid).toString('base64url');
+  return enc.length <= 200 ? 'M' + enc : 'H' + createHash('sha256').update(guid).digest('base64url').slice(0, 32);
 }
 
-function toMeta(e: Entry): MessageMeta {
+function toMeta(e: Entry, mtimeOf: (e: Entry) => number): MessageMeta {
   const id = (e.id ??= emailIdOf(e.guid));
-  return {
+  const meta = {
     uid: e.uid,
     flags: [...e.flags],
     modSeq: e.modseq,
     size: e.size,
-    internalDate: new Date(e.mtime),
+    internalDate: new Date(0),
     saveDate: new Date(e.savedate),
+    emailId: id,
+    threadId: id,
+  };
+  if (!Number.isNaN(e.mtime)) {
+    meta.internalDate = new Date(e.mtime);
+    return meta;
+  }
+  // Not looked up yet (a cold SELECT does not stat every file, as Dovecot does not): on first use.
+  let date: Date | undefined;
+  return {
+    uid: meta.uid,
+    flags: meta.flags,
+    modSeq: meta.modSeq,
+    size: meta.size,
+    get internalDate(): Date {
+      return (date ??= new Date(mtimeOf(e)));
+    },
+    set internalDate(d: Date) {
+      date = d;
+    },
+    saveDate: meta.saveDate,
     emailId: id,
     threadId: id,
   };
@@ -184,6 +207,8 @@ export class Folder {
     const f = new Folder(env, name, dir, cache);
     for (const row of cache.all()) f.entries.set(row.uid, entryOf(row));
     f.knownHms = cache.highestModSeq();
+    // The keyword table the cached flags were resolved with: unchanged means no re-resolving.
+    f.kwApplied = cache.meta('kw') ?? '';
     void f.cleanTmp();
     await f.mutex.run(() => f.syncLocked(true));
     return f;
@@ -228,7 +253,7 @@ export class Folder {
 
   /** Every message's metadata, ascending. */
   metas(): MessageMeta[] {
-    return this.sortedUids().map((uid) => toMeta(this.entries.get(uid) as Entry));
+    return this.sortedUids().map((uid) => toMeta(this.entries.get(uid) as Entry, this.mtimeOf));
   }
 
   /** Metadata of some UIDs (missing ones omitted), ascending. */
@@ -236,7 +261,7 @@ export class Folder {
     const out: MessageMeta[] = [];
     for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
       const e = this.entries.get(uid);
-      if (e) out.push(toMeta(e));
+      if (e) out.push(toMeta(e, this.mtimeOf));
     }
     return out;
   }
@@ -259,7 +284,7 @@ export class Folder {
     const changed = this.sortedUids()
       .map((uid) => this.entries.get(uid) as Entry)
       .filter((e) => e.modseq > since)
-      .map(toMeta);
+      .map((e) => toMeta(e, this.mtimeOf));
     const expunged = this.cache.goneSince(since).filter((uid) => !this.entries.has(uid));
     return { changed, expunged };
   }
@@ -412,25 +437,24 @@ export class Folder {
   }
 
   /**
-   * Sizes and INTERNALDATEs of files we have no entry for. Synchronous stat calls on purpose: one
-   * system call each (a few microseconds) instead of a thread-pool round trip, which decides how
-   * fast a cold SELECT of a large folder is.
+   * Sizes of files we have no entry for: from W= in the name (no system call), else from the bytes
+   * (files of other MDAs, once). INTERNALDATE is left for later (see mtimeOf): stat-ing every file
+   * would make a cold SELECT of a large folder slow, and Dovecot does not do it either.
    */
-  private statNew(scan: Map<string, string>): Map<number, { size: number; mtime: number }> {
-    const out = new Map<number, { size: number; mtime: number }>();
+  private sizesOfNew(scan: Map<string, string>): Map<number, number> {
+    const out = new Map<number, number>();
     for (const rec of this.ul?.records ?? []) {
       const name = scan.get(rec.base);
       if (!name) continue;
       const e = this.entries.get(rec.uid);
       if (e && e.base === rec.base) continue;
-      const file = path.join(this.dir, name);
+      const size = parseName(name.slice(4)).vsize;
+      if (size !== undefined) {
+        out.set(rec.uid, size);
+        continue;
+      }
       try {
-        const st = statSync(file);
-        let size = parseName(name.slice(4)).vsize;
-        // No W= in the name (files from other MDAs): the served size needs the bytes once.
-        if (size === undefined) size = servedSize(readFileSync(file));
-        // utimes() stores a Date through a float of seconds: round back to the millisecond it was.
-        out.set(rec.uid, { size, mtime: Math.round(st.mtimeMs) });
+        out.set(rec.uid, servedSize(readFileSync(path.join(this.dir, name))));
       } catch (err) {
         // Renamed or expunged under us: the next sync picks it up.
         if (!isErr(err, 'ENOENT')) throw err;
@@ -438,6 +462,46 @@ export class Folder {
       }
     }
     return out;
+  }
+
+  private mtimeDirty: Array<{ uid: number; base: string; mtime: number }> = [];
+  private mtimeFlush: NodeJS.Immediate | undefined;
+
+  /** INTERNALDATE (ms) of an entry, stat-ing its file the first time; remembered in the cache. */
+  readonly mtimeOf = (e: Entry): number => {
+    if (!Number.isNaN(e.mtime)) return e.mtime;
+    let st: import('node:fs').Stats | undefined;
+    try {
+      st = statSync(path.join(this.dir, e.name));
+    } catch (err) {
+      if (!isErr(err, 'ENOENT')) throw err;
+      // Renamed since we last looked (flag change by someone else): find it by its base name.
+      for (const sub of ['cur', 'new']) {
+        const hit = readdirSafe(path.join(this.dir, sub)).find((f) => f === e.base || f.startsWith(e.base + ':'));
+        if (hit) {
+          st = statSync(path.join(this.dir, sub, hit));
+          break;
+        }
+      }
+    }
+    // A file that is gone: its save date is the best we know.
+    // utimes() stores a Date through a float of seconds: round back to the millisecond it was.
+    e.mtime = st ? Math.round(st.mtimeMs) : e.savedate;
+    this.mtimeDirty.push({ uid: e.uid, base: e.base, mtime: e.mtime });
+    this.mtimeFlush ??= setImmediate(() => this.flushMtimes());
+    return e.mtime;
+  };
+
+  private flushMtimes(): void {
+    this.mtimeFlush = undefined;
+    const items = this.mtimeDirty;
+    this.mtimeDirty = [];
+    if (items.length === 0 || this.gone) return;
+    try {
+      this.cache.transaction(() => this.cache.setMtimes(items));
+    } catch {
+      // Only a cache: the dates are looked up again next time.
+    }
   }
 
   /** Apply rows other processes committed since we last looked. Returns the UIDs taken from the cache. */
@@ -525,7 +589,7 @@ export class Folder {
       this.entries.clear();
       this.sortedCache = null;
     }
-    const stats = this.statNew(scan);
+    const sizes = this.sizesOfNew(scan);
     const delta = noDelta();
     this.cache.transaction(() => {
       // One MODSEQ for everything this sync found.
@@ -559,16 +623,16 @@ export class Folder {
           this.cache.put(rowOf(e));
           continue;
         }
-        const st = stats.get(rec.uid);
-        if (!st) continue;
+        const size = sizes.get(rec.uid);
+        if (size === undefined) continue;
         const ne: Entry = {
           uid: rec.uid,
           base: rec.base,
           name,
           flags: this.flagsOfName(name),
           modseq: mod(),
-          size: st.size,
-          mtime: st.mtime,
+          size,
+          mtime: NaN,
           savedate: now,
           guid: recordExt(rec, 'G') ?? rec.base,
         };
@@ -586,6 +650,7 @@ export class Folder {
         this.sortedCache = null;
         delta.expunge = true;
       }
+      if (this.kwApplied !== this.kw.stamp) this.cache.setMeta('kw', this.kw.stamp);
       this.kwApplied = this.kw.stamp;
       this.knownHms = this.cache.highestModSeq();
     });
@@ -789,7 +854,7 @@ export class Folder {
     const src = path.join(this.dir, e.name);
     if (byRename) {
       await fs.access(src);
-      return { path: src, rename: true, base: e.base, flags: [...e.flags], size: e.size, mtime: e.mtime, guid: e.guid, sourceUid: e.uid };
+      return { path: src, rename: true, base: e.base, flags: [...e.flags], size: e.size, mtime: this.mtimeOf(e), guid: e.guid, sourceUid: e.uid };
     }
     const p = parseName(path.basename(e.name));
     const base = newBaseName(p.fileSize ?? e.size, e.size);
@@ -802,14 +867,14 @@ export class Folder {
       await fs.copyFile(src, tmp, fsc.COPYFILE_EXCL);
       const fh = await fs.open(tmp, 'r+');
       try {
-        await fh.utimes(new Date(e.mtime), new Date(e.mtime));
+        await fh.utimes(new Date(this.mtimeOf(e)), new Date(this.mtimeOf(e)));
         if (this.env.owner) await fh.chown(this.env.owner.uid, this.env.owner.gid);
         await fh.sync();
       } finally {
         await fh.close();
       }
     }
-    return { path: tmp, rename: false, base, flags: [...e.flags], size: e.size, mtime: e.mtime, guid: e.guid, sourceUid: e.uid };
+    return { path: tmp, rename: false, base, flags: [...e.flags], size: e.size, mtime: this.mtimeOf(e), guid: e.guid, sourceUid: e.uid };
   }
 
   private async exportLocked(target: Folder, uids: number[], move: boolean, origin: string | undefined): Promise<UidMapping> {
@@ -932,7 +997,7 @@ export class Folder {
             e.modseq = ms ??= this.cache.nextModSeq();
           }
           this.cache.put(rowOf(e));
-          if (flagsDiffer) updated.push(toMeta(e));
+          if (flagsDiffer) updated.push(toMeta(e, this.mtimeOf));
         }
         this.knownHms = this.cache.highestModSeq();
       });
@@ -1027,6 +1092,8 @@ export class Folder {
   /** Release the cache database; the object is unusable afterwards. */
   close(): void {
     this.unwatch();
+    if (this.mtimeFlush) clearImmediate(this.mtimeFlush);
+    this.flushMtimes();
     this.cache.close();
   }
 
@@ -1034,6 +1101,8 @@ export class Folder {
   async relocate(name: string, dir: string): Promise<void> {
     const oldDir = this.dir;
     const oldFile = this.env.cacheFile(oldDir);
+    if (this.mtimeFlush) clearImmediate(this.mtimeFlush);
+    this.flushMtimes();
     this.cache.close();
     this.unwatch();
     this.name = name;
@@ -1051,6 +1120,14 @@ export class Folder {
   retire(): void {
     this.gone = true;
     this.close();
+  }
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
