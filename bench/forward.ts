@@ -9,8 +9,8 @@
  * observation delay. Dovecot itself delays IDLE notifications by about half a second after a
  * change (it batches inotify events), which is a floor for any IDLE client of Dovecot.
  */
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,8 +56,16 @@ class Imap {
     const c = new Imap(sock);
     await c.until(() => c.buf.includes('\r\n'));
     c.buf = '';
-    await c.cmd(`LOGIN ${user} pass`);
-    return c;
+    // Right after start Dovecot's auth process may not answer yet ([UNAVAILABLE]): try again.
+    for (let i = 0; ; i++) {
+      try {
+        await c.cmd(`LOGIN ${user} pass`);
+        return c;
+      } catch (err) {
+        if (i > 50 || !/UNAVAILABLE/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
   private until(check: () => boolean): Promise<void> {
     return new Promise((resolve) => {
@@ -102,13 +110,26 @@ interface Peers {
   stop(): void;
 }
 
+/** Run scripts/dovecot.sh with its output in a file: Dovecot keeps inherited pipes open, which would hang a pipe reader. */
+function dovecotScript(args: string[], logFile: string): void {
+  const fd = openSync(logFile, 'a');
+  try {
+    const r = spawnSync('bash', [path.join(ROOT, 'scripts/dovecot.sh'), ...args], { stdio: ['ignore', fd, fd] });
+    if (r.status !== 0) throw new Error(`dovecot.sh ${args.join(' ')} failed:\n${readFileSync(logFile, 'utf8').slice(-1500)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function startPeers(): Promise<Peers> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-bench-forward-'));
+  // Dovecot's unprivileged auth process must reach the passwd file below.
+  chmodSync(dir, 0o755);
   const script = path.join(ROOT, 'scripts/dovecot.sh');
   const src = await freePort();
   const dst = await freePort();
-  execFileSync('bash', [script, 'start', path.join(dir, 'src'), String(src)], { stdio: 'pipe' });
-  execFileSync('bash', [script, 'start', path.join(dir, 'dst'), String(dst)], { stdio: 'pipe' });
+  dovecotScript(['start', path.join(dir, 'src'), String(src)], path.join(dir, 'dovecot-script.log'));
+  dovecotScript(['start', path.join(dir, 'dst'), String(dst)], path.join(dir, 'dovecot-script.log'));
   return {
     dir,
     src,
@@ -161,6 +182,7 @@ async function scenario(name: string, n: number, opts: { idle: boolean; pollSeco
     const seenAt = new Map<string, number>();
     let exists = 0;
     let observing = true;
+    let lastSent = performance.now();
     const observer = (async () => {
       while (observing || seenAt.size < sentAt.size) {
         const out = await dst.cmd('NOOP');
@@ -178,7 +200,6 @@ async function scenario(name: string, n: number, opts: { idle: boolean; pollSeco
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
-    let lastSent = performance.now();
     process.stdout.write(`${name}: `);
     for (let i = 0; i < n; i++) {
       const id = `<bench-${name}-${i}-${process.pid}@imapkit.test>`;

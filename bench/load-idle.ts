@@ -429,9 +429,10 @@ export interface IdleResult {
 /** Run the comparison on fresh servers: imapkit (sqlite store) first, then Dovecot. */
 export async function idleComparison(steps = [1000, 10_000], messagesPerInbox = 100): Promise<IdleResult> {
   const tmp = tempDir('bench-idle');
-  const fdLimit = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))?.replace(/\s+/g, ' ') ?? '?';
+  const limits = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const fdLimit = limits ? `fd limit ${limits[1]} (hard ${limits[2]})` : 'fd limit unknown';
   try {
-    console.log(`idle connections: LOGIN, SELECT INBOX (${messagesPerInbox} messages), IDLE; ${fdLimit}`);
+    console.log(`idle connections: authenticate (imapkit SCRAM-SHA-256, Dovecot LOGIN), SELECT INBOX (${messagesPerInbox} messages), IDLE; ${fdLimit}`);
     const store = `sqlite:${path.join(tmp.dir, 'idle.sqlite')}`;
     const ik = await spawnBenchImapkit(tmp.dir, store);
     let imapkit;

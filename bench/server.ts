@@ -233,7 +233,7 @@ function writeMarkdown(r: ServerBenchResult): void {
   if ('steps' in r.idle) {
     const idle = r.idle;
     lines.push(
-      '## Idle connections (LOGIN, SELECT INBOX, IDLE)',
+      '## Idle connections (authenticate, SELECT INBOX, IDLE)',
       '',
       `Each INBOX holds ${idle.messagesPerInbox} messages; connections spread over users test1..test9; memory read 3 s after the last connection is idle. ` +
         'imapkit: one process, VmRSS and Pss. Dovecot: the sum of Pss (/proc/PID/smaps_rollup) over the master and every process below it (one imap process per connection), with the summed RSS for reference. ' +

@@ -3,7 +3,8 @@
 # Its own config, Maildir storage under DIR/home/USER/Maildir and a passwd-file of test users
 # (test1..test9 with password "pass", demouser/demopass), on 127.0.0.1. Never the system service.
 # Optional environment: DOVECOT_USERS="name:password ..." adds users;
-# DOVECOT_OAUTH2_URL=http://127.0.0.1:PORT/introspect makes passdb check OAuth2 tokens there (XOAUTH2, OAUTHBEARER).
+# DOVECOT_OAUTH2_URL=http://127.0.0.1:PORT/introspect makes passdb check OAuth2 tokens there (XOAUTH2, OAUTHBEARER);
+# DOVECOT_OAUTH2_MECHANISMS="xoauth2" offers only some of the two (default both).
 set -euo pipefail
 cmd=${1:?usage: dovecot.sh start|stop DIR PORT}
 dir=${2:?DIR missing}
@@ -61,7 +62,7 @@ tls_ca_cert_file = /etc/ssl/certs/ca-certificates.crt
 EOT
   passdb="passdb {
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = ${DOVECOT_OAUTH2_MECHANISMS:-xoauth2 oauthbearer}
   args = $dir/oauth2.conf.ext
 }
 passdb {
@@ -69,7 +70,7 @@ passdb {
   mechanisms = plain login
   args = scheme=PLAIN username_format=%u $dir/passwd
 }"
-  mechs="plain login xoauth2 oauthbearer"
+  mechs="plain login ${DOVECOT_OAUTH2_MECHANISMS:-xoauth2 oauthbearer}"
 else
   passdb="passdb {
   driver = passwd-file

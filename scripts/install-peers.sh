@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests use (idempotent). Needs root or sudo.
 set -euo pipefail
-PKGS=(dovecot-imapd dovecot-lmtpd isync curl python3 imapproxy openssl)
+PKGS=(dovecot-imapd dovecot-lmtpd isync curl python3 imapproxy openssl offlineimap3 zstd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -83,8 +83,14 @@ export function describeError(err: unknown, spec?: ForwardSpec): string {
   return msg;
 }
 
+/** A refused login or token (slow retries), as opposed to a server that cannot check one now. */
 function isAuthProblem(err: unknown): boolean {
-  return (err instanceof RepositoryError && err.kind === 'auth') || err instanceof TokenFileError || (err instanceof OAuth2Error && err.code !== 'network');
+  if (err instanceof RepositoryError && err.kind === 'auth') {
+    // [UNAVAILABLE] (RFC 5530): the server's authentication service is down, not our credentials.
+    const code = (err.cause as { serverResponseCode?: string } | undefined)?.serverResponseCode;
+    return code?.toUpperCase() !== 'UNAVAILABLE';
+  }
+  return err instanceof TokenFileError || (err instanceof OAuth2Error && err.code !== 'network');
 }
 
 function label(a: { user: string; host: string; port: number }, path: string): string {

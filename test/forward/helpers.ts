@@ -5,8 +5,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RawImapClient, fetchItems, text, quote } from '../interop/helpers/raw-imap.js';
@@ -52,20 +52,43 @@ export interface TestDovecot {
   log(): string;
 }
 
+/**
+ * Run scripts/dovecot.sh with its output going to a file: the Dovecot it starts inherits the
+ * script's stdout/stderr and keeps them open, so a pipe (execFileSync's default) never ends.
+ */
+export function dovecotScript(args: string[], env: NodeJS.ProcessEnv, logFile: string): void {
+  const fd = openSync(logFile, 'a');
+  try {
+    const r = spawnSync('bash', [path.join(ROOT, 'scripts/dovecot.sh'), ...args], { stdio: ['ignore', fd, fd], env });
+    if (r.status !== 0) throw new Error(`dovecot.sh ${args.join(' ')} failed:\n${readFileSync(logFile, 'utf8').slice(-1500)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Start a Dovecot with scripts/dovecot.sh; `env` passes DOVECOT_OAUTH2_URL and friends; `extraConf` is appended to its config. */
 export async function startDovecot(env: Record<string, string> = {}, extraConf?: string): Promise<TestDovecot> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-fwd-dovecot-'));
+  // Dovecot's unprivileged auth process must reach the passwd file inside.
+  chmodSync(dir, 0o755);
   const script = path.join(ROOT, 'scripts/dovecot.sh');
   const fullEnv = { ...process.env, ...env };
   let port = 0;
   const conf = path.join(dir, 'dovecot.conf');
+  const scriptLog = path.join(os.tmpdir(), `${path.basename(dir)}.script.log`);
   const startRaw = (): void => {
     if (extraConf) {
       // The script rewrites the config on each start: append our lines, then restart from it.
       spawnSync('bash', [script, 'stop', dir]);
       const base = readFileSync(conf, 'utf8');
-      if (!base.includes(extraConf)) execFileSync('bash', ['-c', `cat >> "$1" <<'EOT'\n${extraConf}\nEOT`, '_', conf]);
-      execFileSync(process.env.DOVECOT_BIN ?? (spawnSync('sh', ['-c', 'command -v dovecot']).stdout.toString().trim() || '/usr/sbin/dovecot'), ['-c', conf]);
+      if (!base.includes(extraConf)) appendFileSync(conf, `\n${extraConf}\n`);
+      const bin = spawnSync('sh', ['-c', 'command -v dovecot']).stdout.toString().trim() || '/usr/sbin/dovecot';
+      const fd = openSync(scriptLog, 'a');
+      try {
+        spawnSync(bin, ['-c', conf], { stdio: ['ignore', fd, fd] });
+      } finally {
+        closeSync(fd);
+      }
       for (let i = 0; i < 100; i++) {
         if (spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status === 0) return;
         spawnSync('sleep', ['0.1']);
@@ -77,15 +100,16 @@ export async function startDovecot(env: Record<string, string> = {}, extraConf?:
   for (let attempt = 0; attempt < 4; attempt++) {
     port = await freePort();
     try {
-      execFileSync('bash', [script, 'start', dir, String(port)], { env: fullEnv, stdio: 'pipe' });
+      dovecotScript(['start', dir, String(port)], fullEnv, scriptLog);
       startRaw();
+      await (await rawLogin(port, 'test9')).close();
       lastErr = undefined;
       break;
     } catch (err) {
       lastErr = err;
     }
   }
-  if (lastErr) throw new Error(`dovecot did not start: ${String((lastErr as { stderr?: Buffer }).stderr ?? lastErr)}`);
+  if (lastErr) throw new Error(`dovecot did not start: ${String(lastErr)}`);
   const pids = (): number[] => {
     // Every process of this instance has our config path (or base_dir) on its command line or is a child of the master.
     const out = spawnSync('ps', ['-eo', 'pid=,ppid=,args=']).stdout.toString();
@@ -122,7 +146,7 @@ export async function startDovecot(env: Record<string, string> = {}, extraConf?:
     start: () => {
       for (let i = 0; i < 50; i++) {
         try {
-          execFileSync('bash', [script, 'start', dir, String(port)], { env: fullEnv, stdio: 'pipe' });
+          dovecotScript(['start', dir, String(port)], fullEnv, scriptLog);
           startRaw();
           return;
         } catch (err) {
@@ -250,11 +274,16 @@ export function imapDate(d: Date): string {
   return `"${p(d.getUTCDate())}-${mon}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000"`;
 }
 
-/** A logged-in raw client (password "pass"). */
+/** A logged-in raw client (password "pass"); retries while Dovecot's auth service starts ([UNAVAILABLE]). */
 export async function rawLogin(port: number, user: string): Promise<RawImapClient> {
-  const c = await RawImapClient.connect(port);
-  await c.login(user, 'pass');
-  return c;
+  for (let i = 0; ; i++) {
+    const c = await RawImapClient.connect(port);
+    const r = await c.command(`LOGIN ${quote(user)} "pass"`);
+    if (r.status === 'OK') return c;
+    await c.close();
+    if (i > 50 || r.code !== 'UNAVAILABLE') throw new Error(`LOGIN ${user} failed: ${r.status} [${r.code ?? ''}] ${r.text}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
 /** APPEND messages (optionally with an INTERNALDATE) on an open raw client. */

@@ -269,8 +269,22 @@ function differences(ours: Map<string, Outcome>, theirs: Map<string, Outcome>, n
     const b = theirs.get(step)!;
     if (a.recent.join() !== b.recent.join()) note('*', RECENT_KEY, `${step}: imapkit ${a.recent.join()} / dovecot ${b.recent.join()}`);
     if (a.tagged !== b.tagged) note(step, `tagged ${a.tagged} vs ${b.tagged}`, '');
+    const ours = [...a.untagged];
     const rest = [...b.untagged];
-    for (const line of a.untagged) {
+    // SEARCH results in INBOX (sequence numbers follow the APPEND order there): name the messages
+    // one side found and the other did not, so the key does not depend on the rest of the corpus
+    const x = ours.findIndex((l) => /^SEARCH\b/.test(l));
+    const y = rest.findIndex((l) => /^SEARCH\b/.test(l));
+    if (step.startsWith('search') && x >= 0 && y >= 0 && ours[x] !== rest[y]) {
+      const set = (l: string): Set<string> => new Set(l.split(' ').slice(1));
+      const [sa, sb] = [set(ours[x]!), set(rest[y]!)];
+      const name = (n: string): string => names.get(n) ?? `seq ${n}`;
+      const only = [...[...sa].filter((n) => !sb.has(n)).map((n) => `+${name(n)}`), ...[...sb].filter((n) => !sa.has(n)).map((n) => `-${name(n)}`)];
+      note(step, `SEARCH ${only.join(' ')}`, `imapkit: ${ours[x]}\ndovecot: ${rest[y]}`);
+      ours.splice(x, 1);
+      rest.splice(y, 1);
+    }
+    for (const line of ours) {
       const i = rest.indexOf(line);
       if (i >= 0) rest.splice(i, 1);
       else note(step, `+ ${line}`, line);

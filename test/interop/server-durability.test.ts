@@ -40,7 +40,8 @@ describe('SIGKILL during an APPEND storm (sqlite store)', () => {
 
   it('keeps every acknowledged message, byte for byte, under its UID', async () => {
     proc = await spawnImapkit(['--store', `sqlite:${db}`, '--failed-login-delay-ms', '0']);
-    const corpus = generateCorpus(60).filter((m) => m.raw.length < 64 * 1024);
+    // Messages the store keeps byte for byte: bare LFs would be stored as CRLF, which is not what this test is about.
+    const corpus = generateCorpus(60).filter((m) => m.raw.length < 64 * 1024 && !/(^|[^\r])\n/.test(m.raw.toString('latin1')));
     const acked: Acked[] = [];
     let uidValidity = '';
     let killed: Promise<void> | undefined;

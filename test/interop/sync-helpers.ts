@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,7 +63,11 @@ export interface Dovecot {
   stop(): Promise<void>;
 }
 
-/** Start a private Dovecot in a fresh temporary directory. */
+/**
+ * Start a private Dovecot in a fresh temporary directory. IDLE there also polls the mailbox every
+ * second: Dovecot otherwise relies on inotify, whose per-user instance limit a busy test machine
+ * exhausts (then it only looks every 30 s).
+ */
 export async function startDovecot(prefix = 'imapkit-sync-'): Promise<Dovecot> {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   // Dovecot's unprivileged processes read the passwd file and mail under it.
@@ -73,6 +77,21 @@ export async function startDovecot(prefix = 'imapkit-sync-'): Promise<Dovecot> {
   const log = path.join(dir, 'start.log');
   const r = await run('bash', ['-c', `"$0" start "$1" "$2" > "$3" 2>&1`, path.join(ROOT, 'scripts/dovecot.sh'), dir, String(port), log], { timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`dovecot.sh start failed (${r.code}): ${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
+  appendFileSync(path.join(dir, 'dovecot.conf'), 'mailbox_idle_check_interval = 1 secs\n');
+  const pid = Number(readFileSync(path.join(dir, 'run', 'master.pid'), 'utf8').trim());
+  process.kill(pid, 'SIGHUP');
+  // The reload restarts the login listener: wait until it answers again.
+  for (let i = 0; i < 100; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    const ok = await new Promise<boolean>((res) => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        sock.destroy();
+        res(true);
+      });
+      sock.on('error', () => res(false));
+    });
+    if (ok) break;
+  }
   return {
     dir,
     port,

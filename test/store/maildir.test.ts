@@ -225,6 +225,34 @@ describe('mailbox and user names never escape the user directory', () => {
   });
 });
 
+describe('delivery without opening the folder', () => {
+  it('appends like dovecot-lda (uidlist line, file in new/, no scan, no cache), and an open folder finds it', async () => {
+    const root = path.join(dir, 'alice', 'Maildir');
+    const watcher = await newStore().openUser('alice');
+    const h = await watcher.open('INBOX');
+    const events: ChangeEvent[] = [];
+    watcher.watch((e) => events.push(e));
+    const before = await fs.readFile(path.join(root, 'dovecot-uidlist'), 'utf8');
+    // A second store (another process: deliver) with no listener and no open folder.
+    const deliverer = await newStore().openUser('alice');
+    const r = await deliverer.append('INBOX', [{ data: msg(1) }, { data: msg(2), flags: ['\\Seen', 'Later'] }]);
+    expect(r.destUids).toEqual([1, 2]);
+    const after = await fs.readFile(path.join(root, 'dovecot-uidlist'), 'utf8');
+    // Appended in place: the old content is untouched.
+    expect(after.startsWith(before)).toBe(true);
+    expect(after.slice(before.length)).toMatch(/^1 :\S+\n2 :\S+\n$/);
+    expect(await fs.readdir(path.join(root, 'new'))).toHaveLength(1);
+    expect((await fs.readdir(path.join(root, 'cur')))[0]).toMatch(/:2,Sa$/);
+    await waitFor(() => events.some((e) => e.kind === 'append'), 'append event in the other store');
+    const list = await h.list();
+    expect(list.map((m) => [m.uid, m.flags])).toEqual([
+      [1, []],
+      [2, ['\\Seen', 'Later']],
+    ]);
+    await expectCode(deliverer.append('Missing', [{ data: msg(3) }]), 'NONEXISTENT');
+  });
+});
+
 describe('changes made by others', () => {
   it('announces mail an MDA drops into new/ and mail changed or removed by others', async () => {
     const u = await newStore().openUser('alice');

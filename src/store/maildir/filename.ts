@@ -37,24 +37,26 @@ export function parseName(name: string): ParsedName {
   const base = colon < 0 ? name : name.slice(0, colon);
   let letters = '';
   let hasInfo = false;
-  if (colon >= 0) {
-    const info = name.slice(colon + 1);
-    if (info.startsWith('2,')) {
-      hasInfo = true;
-      letters = info.slice(2);
-    }
+  if (colon >= 0 && name.charCodeAt(colon + 1) === 50 /* 2 */ && name.charCodeAt(colon + 2) === 44 /* , */) {
+    hasInfo = true;
+    letters = name.slice(colon + 3);
   }
   const out: ParsedName = { base, letters, hasInfo };
-  // Extra fields follow the unique part, separated by ','.
-  const parts = base.split(',');
-  for (let i = 1; i < parts.length; i++) {
-    const p = parts[i] ?? '';
-    const m = /^([SW])=(\d+)$/.exec(p);
-    if (!m) continue;
-    if (m[1] === 'S') out.fileSize = Number(m[2]);
-    else out.vsize = Number(m[2]);
-  }
+  // Extra fields follow the unique part as ",S=<n>" and ",W=<n>" (indexOf: this runs for every file of a folder).
+  const s = sizeField(base, ',S=');
+  if (s !== undefined) out.fileSize = s;
+  const w = sizeField(base, ',W=');
+  if (w !== undefined) out.vsize = w;
   return out;
+}
+
+function sizeField(base: string, key: string): number | undefined {
+  const at = base.indexOf(key);
+  if (at < 0) return undefined;
+  let end = at + 3;
+  while (end < base.length && base.charCodeAt(end) >= 48 && base.charCodeAt(end) <= 57) end++;
+  if (end === at + 3 || (end < base.length && base[end] !== ',')) return undefined;
+  return Number(base.slice(at + 3, end));
 }
 
 /** IMAP flags of a letter string, given the keyword table (index 0 = 'a'). Unknown keyword letters are skipped. */

@@ -178,6 +178,8 @@ export class Folder {
   private lastScanStart = 0;
   private lastChange = 0;
   private forceNext = true;
+  /** False until the first sync: what it finds was there before anyone looked, so it is not announced. */
+  private announced = false;
   private watchers: Array<{ close(): void }> = [];
   /** Set once the folder was deleted or renamed away: every later call fails with NONEXISTENT. */
   gone = false;
@@ -471,22 +473,30 @@ export class Folder {
   readonly mtimeOf = (e: Entry): number => {
     if (!Number.isNaN(e.mtime)) return e.mtime;
     let st: import('node:fs').Stats | undefined;
-    try {
-      st = statSync(path.join(this.dir, e.name));
-    } catch (err) {
-      if (!isErr(err, 'ENOENT')) throw err;
-      // Renamed since we last looked (flag change by someone else): find it by its base name.
-      for (const sub of ['cur', 'new']) {
+    for (let attempt = 0; attempt < 3 && !st; attempt++) {
+      try {
+        st = statSync(path.join(this.dir, e.name));
+        break;
+      } catch (err) {
+        if (!isErr(err, 'ENOENT')) throw err;
+      }
+      // Renamed since we last looked (flags changed, or moved from new/ to cur/): find it by its
+      // base name, new/ first so that a move to cur/ in between is still caught.
+      for (const sub of ['new', 'cur']) {
         const hit = readdirSafe(path.join(this.dir, sub)).find((f) => f === e.base || f.startsWith(e.base + ':'));
-        if (hit) {
+        if (!hit) continue;
+        try {
           st = statSync(path.join(this.dir, sub, hit));
           break;
+        } catch (err) {
+          if (!isErr(err, 'ENOENT')) throw err;
         }
       }
     }
-    // A file that is gone: its save date is the best we know.
+    // Gone (being expunged): answer with the save date, but remember nothing.
+    if (!st) return e.savedate;
     // utimes() stores a Date through a float of seconds: round back to the millisecond it was.
-    e.mtime = st ? Math.round(st.mtimeMs) : e.savedate;
+    e.mtime = Math.round(st.mtimeMs);
     this.mtimeDirty.push({ uid: e.uid, base: e.base, mtime: e.mtime });
     this.mtimeFlush ??= setImmediate(() => this.flushMtimes());
     return e.mtime;
@@ -654,7 +664,8 @@ export class Folder {
       this.kwApplied = this.kw.stamp;
       this.knownHms = this.cache.highestModSeq();
     });
-    this.emit(delta);
+    if (this.announced) this.emit(delta);
+    this.announced = true;
   }
 
   // ---- reading messages ----

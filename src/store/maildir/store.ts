@@ -26,6 +26,7 @@ import {
   type UserMailStore,
 } from '../contract.js';
 import { Folder, type FolderEnv } from './folder.js';
+import { appendDirect } from './deliver.js';
 import { isErr, mkdirOwned, mkdirpOwned, ownerFor, readIfExists, writeNewFile, type Owner } from './fsutil.js';
 import { checkMailboxName, checkSeparator, folderDirName, nameOfDir, normalizeName } from './names.js';
 import { readSubscriptions, updateSubscription } from './subscriptions.js';
@@ -257,6 +258,11 @@ class MaildirUser {
       if (isDir) out.push(name);
     }
     return out;
+  }
+
+  /** True when no Folder object for the mailbox is open here and nobody listens: a direct append is safe. */
+  quietlyClosed(name: string): boolean {
+    return this.listeners.size === 0 && !this.folders.has(name);
   }
 
   async exists(name: string): Promise<boolean> {
@@ -557,8 +563,15 @@ class UserFacade implements UserMailStore {
 
   async append(mailbox: string, messages: NewMessage[], origin?: string): Promise<UidMapping> {
     const core = this.live();
-    const f = await core.folder(mailbox);
+    const n = core.check(mailbox);
     await core.checkQuota(messages.length, messages.reduce((s, m) => s + m.data.length, 0));
+    if (core.quietlyClosed(n)) {
+      // Nobody here has the folder open or listens for changes (deliver, import): append the way
+      // dovecot-lda does, without reading the whole folder first.
+      if (!(await core.exists(n))) throw new StoreError('NONEXISTENT', `mailbox ${n} does not exist`);
+      return appendDirect({ root: core.root, owner: core.owner, lockTimeoutMs: core.opts.lockTimeoutMs }, core.dirOf(n), messages);
+    }
+    const f = await core.folder(n);
     return f.append(messages, origin);
   }
 
