@@ -42,7 +42,20 @@ export interface ForwardSession {
 }
 
 /** Builds the session of a forward (the real one drives the sync engine; tests inject fakes). */
-export type SessionFactory = (spec: ForwardSpec, ctx: { log: Logger; stateDir: string; events: SessionEvents; debug: boolean; noIdle: boolean; signal: AbortSignal }) => ForwardSession;
+export type SessionFactory = (spec: ForwardSpec, ctx: SessionContext) => ForwardSession;
+
+/** What a session gets from its loop. */
+export interface SessionContext {
+  log: Logger;
+  stateDir: string;
+  events: SessionEvents;
+  debug: boolean;
+  /** Poll instead of IDLE (--no-idle). */
+  noIdle: boolean;
+  /** One pass only (--once): no IDLE to prepare. */
+  once: boolean;
+  signal: AbortSignal;
+}
 
 /** Options of a forward loop. */
 export interface RunnerOptions {
@@ -118,7 +131,7 @@ export async function runForward(spec: ForwardSpec, opts: RunnerOptions): Promis
     },
     rejected: (m) => {
       outcome.rejected++;
-      status.update({ rejected: outcome.rejected, lastError: { at: new Date().toISOString(), message: `target refused ${m.messageId ?? `UID ${m.uid}`}: ${m.reason}` } });
+      status.update({ rejected: outcome.rejected, lastError: { at: new Date().toISOString(), message: `target refused ${m.messageId ?? "a message without Message-ID"}: ${m.reason}` } });
       log.error({ messageId: m.messageId, reason: m.reason }, 'the target refused a message: it is NOT forwarded (it stays on the source); the forward goes on');
     },
   };
@@ -127,7 +140,7 @@ export async function runForward(spec: ForwardSpec, opts: RunnerOptions): Promis
   let attempt = 0;
   try {
     while (!opts.signal.aborted) {
-      const session = factory(spec, { log, stateDir: opts.stateDir, events, debug: opts.debug ?? false, noIdle: opts.noIdle ?? false, signal: opts.signal });
+      const session = factory(spec, { log, stateDir: opts.stateDir, events, debug: opts.debug ?? false, noIdle: opts.noIdle ?? false, once: opts.once ?? false, signal: opts.signal });
       try {
         status.update({ state: 'connecting' });
         await session.open();

@@ -21,7 +21,7 @@ import { TokenSource } from '../auth/oauth2/token-source.js';
 import { presetTokenUrl } from '../auth/login/providers.js';
 import { sleep } from './backoff.js';
 import type { AccountConfig, ForwardSpec } from './config.js';
-import { IDLE_RENEW_MS, type CycleResult, type ForwardSession, type SessionEvents } from './runner.js';
+import { IDLE_RENEW_MS, type CycleResult, type ForwardSession, type SessionContext } from './runner.js';
 import { ForwardTarget } from './target.js';
 
 /** The `seen` scope of forwarded messages. */
@@ -86,7 +86,7 @@ export async function repositoryOptions(a: AccountConfig, opts: { log: Logger; d
 }
 
 /** The real session factory. */
-export function createSession(spec: ForwardSpec, ctx: { log: Logger; stateDir: string; events: SessionEvents; debug: boolean; noIdle?: boolean }): ForwardSession {
+export function createSession(spec: ForwardSpec, ctx: SessionContext): ForwardSession {
   return new EngineSession(spec, ctx);
 }
 
@@ -102,7 +102,7 @@ class EngineSession implements ForwardSession {
 
   constructor(
     private readonly spec: ForwardSpec,
-    private readonly ctx: { log: Logger; stateDir: string; events: SessionEvents; debug: boolean; noIdle?: boolean },
+    private readonly ctx: SessionContext,
   ) {}
 
   async open(): Promise<void> {
@@ -136,7 +136,7 @@ class EngineSession implements ForwardSession {
     this.labelOk = spec.target.label !== undefined && this.targetImap.hasCapability('X-GM-EXT-1');
     if (spec.target.label !== undefined && !this.labelOk) log.warn({ label: spec.target.label }, 'the target has no Gmail labels (X-GM-EXT-1): label ignored');
     // IDLE starts before the first pass, so nothing that arrives during it goes unnoticed.
-    if (this.canIdle() && spec.idle && !ctx.noIdle) await this.source.startWatching(this.folders);
+    if (this.canIdle() && spec.idle && !ctx.noIdle && !ctx.once) await this.source.startWatching(this.folders);
     await this.runPendingAfter();
   }
 

@@ -3,6 +3,7 @@
  * in the state directory, replaced atomically (so a reader never sees half of one) and rewritten
  * at most a few times a second however fast mail flows.
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic0600 } from '../auth/oauth2/token-file.js';
@@ -45,6 +46,7 @@ export class StatusWriter {
   private current: ForwardStatus;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  private written = false;
 
   constructor(
     readonly file: string,
@@ -53,6 +55,14 @@ export class StatusWriter {
   ) {
     const now = new Date().toISOString();
     this.current = { ...initial, pid: process.pid, startedAt: now, updatedAt: now, forwarded: 0, rejected: 0, state: 'starting' };
+    // The last message forwarded and the last error outlive a restart.
+    try {
+      const prev = JSON.parse(readFileSync(file, 'utf8')) as Partial<ForwardStatus>;
+      if (prev.lastForwarded) this.current.lastForwarded = prev.lastForwarded;
+      if (prev.lastError) this.current.lastError = prev.lastError;
+    } catch {
+      // first run, or an unreadable file: start afresh
+    }
   }
 
   /** The status as it stands. */
@@ -60,9 +70,14 @@ export class StatusWriter {
     return this.current;
   }
 
-  /** Merge changes and schedule a write. */
+  /** Merge changes and schedule a write (the first one at once, so a new process shows up without delay). */
   update(changes: Partial<ForwardStatus>): void {
     this.current = { ...this.current, ...changes, updatedAt: new Date().toISOString() };
+    if (!this.written) {
+      this.written = true;
+      void this.write();
+      return;
+    }
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.write();

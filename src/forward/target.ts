@@ -5,6 +5,8 @@
  *     whole account (quota full, connection lost, login) still fail the batch: those are retried.
  *   - A refused message comes back from append() without a UID, so the sync engine records no
  *     forwarded copy and no Message-ID for it.
+ *   - Two messages with the same Message-ID in one batch (mail delivered twice) are appended once;
+ *     the second gets the first one's UID, so both are recorded as forwarded by that one copy.
  */
 import type { Logger } from '../log/logger.js';
 import { contentHash, messageIdOf } from '../sync/message.js';
@@ -72,14 +74,22 @@ export class ForwardTarget implements Repository {
   async append(folder: string, items: AppendItem[]): Promise<AppendResult> {
     const uids: Array<number | null> = [];
     let uidValidity: number | undefined;
+    const appended = new Map<string, number | null>();
     for (const it of items) {
+      const messageId = messageIdOf(it.data);
+      const key = messageId ?? `sha256:${contentHash(it.data)}`;
+      if (appended.has(key)) {
+        uids.push(appended.get(key)!);
+        continue;
+      }
       try {
         const r = await this.inner.append(folder, [it]);
         uids.push(r.uids[0] ?? null);
+        appended.set(key, r.uids[0] ?? null);
         if (r.uidValidity !== undefined) uidValidity = r.uidValidity;
       } catch (err) {
         if (!isPerMessageRefusal(err)) throw err;
-        const refusal: Refusal = { messageId: messageIdOf(it.data), hash: contentHash(it.data), size: it.data.length, reason: (err as Error).message };
+        const refusal: Refusal = { messageId, hash: contentHash(it.data), size: it.data.length, reason: (err as Error).message };
         this.refusals.push(refusal);
         this.log.debug({ messageId: refusal.messageId, size: refusal.size }, 'append refused');
         uids.push(null);

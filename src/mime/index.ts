@@ -5,7 +5,7 @@
  */
 import type { Section } from '../protocol/ast.js';
 import type { ResponseValue } from '../protocol/values.js';
-import type { MessageIndex, MimePart } from './types.js';
+import type { HeaderField, MessageIndex, MimePart } from './types.js';
 import { buildIndex } from './parse.js';
 import { envelopeOf, structureOf } from './structure.js';
 import { binaryBytes, sectionBytes } from './section.js';
@@ -95,6 +95,50 @@ export function headerValues(raw: Buffer, index: MessageIndex, name: string): st
   return fieldsNamed(index.root, name.toLowerCase()).map((f) => decodeHeaderValue(fieldValue(raw, f)));
 }
 
+/**
+ * Every header field of every part (the top-level header, MIME part headers, headers of attached
+ * messages), one "name: decoded value" line each, in document order: what SEARCH TEXT reads besides
+ * bodyText(), as Dovecot does.
+ */
+export function allHeaderText(raw: Buffer, index: MessageIndex): string {
+  const lines: string[] = [];
+  const visit = (p: MimePart): void => {
+    for (const f of p.headers) lines.push(headerLine(raw, f));
+    for (const c of p.children) visit(c);
+    if (p.message !== null) visit(p.message);
+  };
+  visit(index.root);
+  return lines.join('\n');
+}
+
+/** "name: decoded value" of one header field, as allHeaderText() writes it. */
+export function headerLine(raw: Buffer, f: HeaderField): string {
+  return `${f.name}: ${decodeHeaderValue(fieldValue(raw, f))}`;
+}
+
+/** Decoded text of one text/* leaf, as bodyText() includes it. */
+export function partText(raw: Buffer, p: MimePart): string {
+  const body = decodeBody(raw.subarray(p.bodyStart, p.bodyEnd), partCte(raw, p));
+  return decodeBytes(body, partCharset(p));
+}
+
+/** The declared charset of a part, or null. */
+export function partCharset(p: MimePart): string | null {
+  return p.params.find((x) => x.name.toLowerCase() === 'charset')?.value ?? null;
+}
+
+/**
+ * True when the part's body bytes are its text unchanged if they are ASCII: no transfer encoding
+ * to undo and a charset in which ASCII bytes are ASCII characters.
+ */
+export function plainTextPart(raw: Buffer, p: MimePart): boolean {
+  const cte = partCte(raw, p);
+  if (cte === 'base64' || cte === 'quoted-printable') return false;
+  return ASCII_CHARSET.test(partCharset(p)?.trim().toLowerCase() ?? '');
+}
+
+const ASCII_CHARSET = /^(?:|us-ascii|ascii|utf-?8|iso-8859-\d{1,2}|windows-125\d|cp125\d|latin1)$/;
+
 /** Decoded text of every text/* leaf (embedded messages included), for SEARCH BODY/TEXT. */
 export function bodyText(raw: Buffer, index: MessageIndex): string {
   const out: string[] = [];
@@ -108,9 +152,7 @@ export function bodyText(raw: Buffer, index: MessageIndex): string {
       return;
     }
     if (!p.text || p.bodyEnd <= p.bodyStart) return;
-    const body = decodeBody(raw.subarray(p.bodyStart, p.bodyEnd), partCte(raw, p));
-    const charset = p.params.find((x) => x.name.toLowerCase() === 'charset')?.value ?? null;
-    out.push(decodeBytes(body, charset));
+    out.push(partText(raw, p));
   };
   visit(index.root);
   return out.join('\n');

@@ -64,8 +64,11 @@ export interface SessionContext {
   resolve(set: SequenceSet, uid: boolean): number[];
   /** Sequence number (1-based) of a UID in the view, or 0. */
   seqOf(uid: number): number;
-  /** Parsed MIME index of a message in the selected mailbox (cached), plus its bytes. Null if gone. */
-  message(uid: number): Promise<{ raw: Buffer; index: MessageIndex } | null>;
+  /**
+   * Parsed MIME index of a message in the selected mailbox (cached), plus its bytes. Null if gone.
+   * `raw`, when the caller already read the bytes (e.g. in a batch), spares the store read.
+   */
+  message(uid: number, raw?: Buffer): Promise<{ raw: Buffer; index: MessageIndex } | null>;
 }
 
 /** A command handler: one exported function per command, in commands/<name>.ts. */

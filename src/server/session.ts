@@ -376,7 +376,7 @@ export class Session implements ServerSession {
     return i < uids.length && uids[i] === uid ? i + 1 : 0;
   }
 
-  async message(uid: number): Promise<{ raw: Buffer; index: MessageIndex } | null> {
+  async message(uid: number, known?: Buffer): Promise<{ raw: Buffer; index: MessageIndex } | null> {
     const sel = this.selected;
     if (!sel) return null;
     const cached = this.cache?.get(uid);
@@ -386,7 +386,7 @@ export class Session implements ServerSession {
       this.cache!.set(uid, cached);
       return cached;
     }
-    const raw = await sel.handle.read(uid);
+    const raw = known ?? (await sel.handle.read(uid));
     if (!raw) return null;
     const entry = { raw, index: indexMessage(raw) };
     if (this.selected !== sel || raw.length > CACHE_BYTES / 2) return entry;

@@ -156,6 +156,12 @@ export interface MailboxHandle {
   get(uids: number[]): Promise<MessageMeta[]>;
   /** The full RFC 5322 bytes of one message, or null if it was expunged. */
   read(uid: number): Promise<Buffer | null>;
+  /**
+   * Optional batched read (FETCH BODY[] and SEARCH of many messages): the bytes of the given UIDs
+   * in one call, by UID; expunged UIDs are absent. Same bytes as read(). A backend without it is
+   * read one message at a time; callers bound the batch (a few hundred UIDs) to bound memory.
+   */
+  readBatch?(uids: number[]): Promise<Map<number, Buffer>>;
   /** Change flags (RFC 3501 6.4.6); never fails on expunged UIDs, it skips them. */
   updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult>;
   /** Remove the given UIDs if they carry \Deleted (all \Deleted ones when uids is undefined). Returns removed UIDs. */

@@ -349,6 +349,8 @@ export function plan(input: PlanInput): Plan {
 
   /** Merge (or, one-way, push) flags of a live pair and emit a link when anything changes. */
   function planFlags(p: WorkPair, ma: MessageEntry, mb: MessageEntry, last: readonly string[], reason: 'flags' | 'match' | 'rematch' | 'intent'): void {
+    // The common case on every sync of a big folder: nothing changed on either side.
+    if (reason === 'flags' && p.id !== undefined && sameSorted(ma.flags, last) && sameSorted(mb.flags, last)) return;
     let result: string[];
     let da: FlagDelta | undefined;
     let db: FlagDelta | undefined;
@@ -377,6 +379,13 @@ export function plan(input: PlanInput): Plan {
     if (db) act.b = db;
     actions.push(act);
   }
+}
+
+/** Equal flag lists, both sorted (snapshots and records keep them sorted). */
+function sameSorted(x: readonly string[], y: readonly string[]): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 /** A pair while planning: re-matching may lose a side, intents may create one. */

@@ -292,9 +292,33 @@ export class SyncState {
     });
   }
 
-  /** All pair records of a folder pair. */
+  /** All pair records of a folder pair (in no particular order). */
   pairs(folderId: number): PairRecord[] {
-    return (this.db.prepare('SELECT * FROM pair WHERE folder = ? ORDER BY id').all(folderId) as PairRow[]).map(pairOf);
+    // Raw rows: this runs over every message of a folder on each sync, so it avoids row objects.
+    const rows = this.stmt('SELECT id, a_uid, b_uid, flags, message_id, size, hash, a_stale, b_stale FROM pair WHERE folder = ?').raw(true).all(folderId) as Array<
+      [number, number | null, number | null, string, string | null, number, string | null, number, number]
+    >;
+    const out: PairRecord[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const p: PairRecord = { id: r[0], aUid: r[1], bUid: r[2], flags: r[3] === '' ? [] : r[3].split(' '), messageId: r[4], size: r[5], hash: r[6] };
+      if (r[7]) p.aStale = true;
+      if (r[8]) p.bStale = true;
+      out[i] = p;
+    }
+    return out;
+  }
+
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  /** A prepared statement, cached. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.stmts.set(sql, st);
+    }
+    return st;
   }
 
   /** Pair records whose a-side UID is above minUid (forward keeps only those). */

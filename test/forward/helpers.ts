@@ -113,7 +113,11 @@ export async function startDovecot(env: Record<string, string> = {}, extraConf?:
   const pids = (): number[] => {
     // Every process of this instance has our config path (or base_dir) on its command line or is a child of the master.
     const out = spawnSync('ps', ['-eo', 'pid=,ppid=,args=']).stdout.toString();
-    const rows = out.split('\n').map((l) => l.trim().split(/\s+/, 3)).filter((r) => r.length >= 2);
+    const rows = out
+      .split('\n')
+      .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1]!, m[2]!, m[3]!]);
     const master = rows.find((r) => (r[2] ?? '').includes(conf));
     if (!master) return [];
     const all = new Set([Number(master[0])]);
@@ -141,7 +145,8 @@ export async function startDovecot(env: Record<string, string> = {}, extraConf?:
           // gone already
         }
       }
-      rmSync(path.join(dir, 'run', 'master.pid'), { force: true });
+      // A killed master leaves its pid file and sockets, and a new one refuses to start over them.
+      rmSync(path.join(dir, 'run'), { recursive: true, force: true });
     },
     start: () => {
       for (let i = 0; i < 50; i++) {
@@ -351,4 +356,61 @@ export function duplicates(list: Seen[]): string[] {
 export function cliEntry(): string[] {
   const commands = readFileSync(path.join(ROOT, 'src/cli/commands.ts'), 'utf8');
   return commands.includes('forward.js') ? [path.join(ROOT, 'src/cli/main.ts')] : [path.join(ROOT, 'test/forward/cli-entry.ts')];
+}
+
+/** Account settings for a config: a user of a test Dovecot, plaintext on loopback. */
+export function account(port: number, user: string, extra = ''): string {
+  return `host = "127.0.0.1"\nport = ${port}\ntls = false\nuser = "${user}"\n${extra.includes('oauth2') ? '' : 'password = "pass"\n'}${extra}`;
+}
+
+/** A [[forward]] block. */
+export function forwardBlock(o: { name: string; src: number; srcUser: string; dst: number; dstUser: string; extra?: string; sourceExtra?: string; targetExtra?: string }): string {
+  return [
+    '[[forward]]',
+    `name = "${o.name}"`,
+    o.extra ?? '',
+    '[forward.source]',
+    account(o.src, o.srcUser, o.sourceExtra),
+    '[forward.target]',
+    account(o.dst, o.dstUser, o.targetExtra),
+    '',
+  ].join('\n');
+}
+
+/** A forward running in this process, with its log lines kept. */
+export interface InProcessForward {
+  stop(): Promise<import('../../src/forward/runner.js').ForwardOutcome[]>;
+  logs(): Array<Record<string, unknown>>;
+  stateDir: string;
+}
+
+/** Write a config and run its forwards in this process until stop(). */
+export async function startForward(dir: string, toml: string, opts: Partial<import('../../src/forward/runner.js').RunnerOptions> = {}): Promise<InProcessForward> {
+  const { writeFileSync } = await import('node:fs');
+  const { Writable } = await import('node:stream');
+  const { pino } = await import('pino');
+  const { loadForwardConfig } = await import('../../src/forward/config.js');
+  const { runForwards } = await import('../../src/forward/runner.js');
+  const file = path.join(dir, 'forward.toml');
+  writeFileSync(file, `stateDir = "state"\n${toml}`);
+  const config = await loadForwardConfig(file);
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(c: Buffer, _e, cb) {
+      lines.push(c.toString());
+      if (process.env.FORWARD_TEST_LOG) process.stderr.write(c);
+      cb();
+    },
+  });
+  const log = pino({ level: 'debug' }, stream);
+  const controller = new AbortController();
+  const done = runForwards(config, { log, signal: controller.signal, backoff: { baseMs: 200, maxMs: 1500, authBaseMs: 200 }, ...opts });
+  return {
+    stateDir: config.stateDir,
+    stop: async () => {
+      controller.abort();
+      return done;
+    },
+    logs: () => lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }

@@ -10,6 +10,7 @@ import type { MessageMeta } from '../../store/contract.js';
 import type { CommandHandler, CommandResult } from '../context.js';
 import type { ResponseValue } from '../../protocol/values.js';
 import { buildFetch, planFetch, type MessageSource } from '../fetch/build.js';
+import { BodyReader } from '../fetch/bodies.js';
 import { cacheKey, structureCache, type CachedItem } from '../fetch/cache.js';
 import { activateCondstore, hasSeen, NOT_SELECTED, resolveSet } from '../fetch/view.js';
 import { formatSet, indexOfUid, inRanges, sortedUnique } from '../search/sets.js';
@@ -80,6 +81,8 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
   let bytes = 0;
   let seqIdx = 0;
   const view = sel.uids;
+  // Bytes are read in batches (one store call per chunk of UIDs), only once a message needs them.
+  const reader = new BodyReader(sel.handle, metas.map((m) => m.uid));
   for (const meta of metas) {
     while (seqIdx < view.length && view[seqIdx] < meta.uid) seqIdx++;
     const seq = seqIdx + 1;
@@ -97,20 +100,20 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
     }
     let source: MessageSource | undefined;
     if (needIndex) {
-      const m = await ctx.message(meta.uid);
+      const m = await ctx.message(meta.uid, (await reader.read(meta.uid)) ?? undefined);
       if (!m) {
         missing = true;
         continue;
       }
       source = m;
     } else if (plan.needRaw) {
-      const raw = await sel.handle.read(meta.uid);
+      const raw = await reader.read(meta.uid);
       if (!raw) {
         missing = true;
         continue;
       }
       // Bare LFs (size differs from the byte count) or NULs must be rewritten: that needs the index.
-      source = raw.length === meta.size && raw.indexOf(0) < 0 ? { raw } : ((await ctx.message(meta.uid)) ?? { raw });
+      source = raw.length === meta.size && raw.indexOf(0) < 0 ? { raw } : ((await ctx.message(meta.uid, raw)) ?? { raw });
     }
     const flagsChanged = changed.has(meta.uid);
     const built = buildFetch(plan, meta, source, {

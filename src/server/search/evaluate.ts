@@ -4,10 +4,12 @@
  * metadata alone with three-valued logic; only when the answer still depends on a header, body or
  * sent-date key is the message read and parsed, so `UNSEEN` or `UID 1:100 BODY x` touch few bytes.
  */
+import { isAscii } from 'node:buffer';
 import type { SearchKey } from '../../protocol/ast.js';
 import type { MessageMeta } from '../../store/contract.js';
-import { bodyText, headerValues, type MessageIndex } from '../../mime/index.js';
+import { allHeaderText, bodyText, headerLine, headerValues, partText, plainTextPart, type MessageIndex, type MimePart } from '../../mime/index.js';
 import type { SelectedMailbox, SessionContext } from '../context.js';
+import { BodyReader } from '../fetch/bodies.js';
 import { dayAtOffset, localDay, parseHeaderDate, searchDay, type HeaderDate } from './dates.js';
 import { contains, fold } from './text.js';
 
@@ -27,6 +29,32 @@ export interface SearchOptions {
 
 /** Messages between yields to the event loop while scanning contents. */
 const YIELD_EVERY = 256;
+
+/** Needles the raw-byte path can look for: printable ASCII without ':' (see Content.fastContains). */
+const FAST_NEEDLE = /^[\x21-\x39\x3b-\x7e]+$/;
+
+/** Case-insensitive matchers of fast needles, by needle (a search uses one or two). */
+const needleRes = new Map<string, RegExp>();
+
+/**
+ * A case-insensitive matcher of an ASCII needle. Without the `u` flag, `i` never lets a non-ASCII
+ * character match an ASCII one, so on ASCII text it is exactly "lower-cased text contains needle".
+ */
+function needleRegExp(needle: string): RegExp {
+  let re = needleRes.get(needle);
+  if (re === undefined) {
+    if (needleRes.size >= 64) needleRes.clear();
+    re = new RegExp(needle.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'), 'i');
+    needleRes.set(needle, re);
+  }
+  return re;
+}
+
+/** True when raw[start, end) holds "=?" (a possible RFC 2047 encoded word). */
+function hasEncodedWord(raw: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end - 1; i++) if (raw[i] === 0x3d && raw[i + 1] === 0x3f) return true;
+  return false;
+}
 
 /** Parsed content of one message, folded lazily per need. */
 class Content {
@@ -50,16 +78,52 @@ class Content {
     return v;
   }
 
-  /** Every top-level header field as "Name: decoded value" lines (TEXT key). */
+  /** Every header field of every part (MIME part headers, attached messages) as "name: decoded value" lines (TEXT key). */
   headerText(): string {
-    if (this.allHeaders === undefined) {
-      const names = new Set<string>();
-      for (const f of this.index.root.headers) names.add(f.name.toLowerCase());
-      const lines: string[] = [];
-      for (const name of names) for (const v of headerValues(this.raw, this.index, name)) lines.push(`${name}: ${v}`);
-      this.allHeaders = fold(lines.join('\n'));
-    }
+    if (this.allHeaders === undefined) this.allHeaders = fold(allHeaderText(this.raw, this.index));
     return this.allHeaders;
+  }
+
+  /**
+   * TEXT (headers = true) or BODY: the same answer as searching headerText()/bodyText(), found
+   * without decoding where it cannot matter. Only for a fast needle (see FAST_NEEDLE): such a needle
+   * lies within a run of bytes that decoding, unfolding and folding leave unchanged when they are
+   * ASCII, so an ASCII header field without encoded words, or an ASCII text part with no transfer
+   * encoding in an ASCII-compatible charset, is searched in its raw bytes (lower-cased once);
+   * any other field or part is decoded and folded alone.
+   */
+  fastContains(needle: string, headers: boolean): boolean {
+    if (headers && this.allHeaders !== undefined && contains(this.allHeaders, needle)) return true;
+    if (this.body !== undefined) {
+      if (contains(this.body, needle)) return true;
+      if (!headers || this.allHeaders !== undefined) return false;
+    }
+    const re = needleRegExp(needle);
+    const found = (start: number, end: number): boolean => re.test(this.raw.toString('latin1', start, end));
+    const raw = this.raw;
+    const visit = (p: MimePart): boolean => {
+      if (headers) {
+        for (const f of p.headers) {
+          if (this.ascii(f.start, f.end) && !hasEncodedWord(raw, f.valueStart, f.end)) {
+            if (found(f.start, f.end)) return true;
+          } else if (contains(fold(headerLine(raw, f)), needle)) return true;
+        }
+      }
+      if (p.multipart) {
+        for (const c of p.children) if (visit(c)) return true;
+        return false;
+      }
+      if (p.message !== null) return visit(p.message);
+      if (!p.text || p.bodyEnd <= p.bodyStart) return false;
+      if (this.ascii(p.bodyStart, p.bodyEnd) && plainTextPart(raw, p)) return found(p.bodyStart, p.bodyEnd);
+      return contains(fold(partText(raw, p)), needle);
+    };
+    return visit(this.index.root);
+  }
+
+  /** True when raw[start, end) is all ASCII. */
+  private ascii(start: number, end: number): boolean {
+    return isAscii(this.raw.subarray(start, end));
   }
 
   bodyText(): string {
@@ -197,12 +261,16 @@ function evaluate(key: SearchKey, m: MessageMeta, p: Prepared, content: Content 
       for (const v of values) if (contains(v, needle)) return true;
       return false;
     }
-    case 'body':
+    case 'body': {
       if (!content) return undefined;
-      return contains(content.bodyText(), p.needles.get(key) ?? '');
+      const needle = p.needles.get(key) ?? '';
+      if (FAST_NEEDLE.test(needle)) return content.fastContains(needle, false);
+      return contains(content.bodyText(), needle);
+    }
     case 'text': {
       if (!content) return undefined;
       const needle = p.needles.get(key) ?? '';
+      if (FAST_NEEDLE.test(needle)) return content.fastContains(needle, true);
       return contains(content.headerText(), needle) || contains(content.bodyText(), needle);
     }
     case 'modseq':
@@ -247,10 +315,17 @@ export async function searchMessages(ctx: SessionContext, key: SearchKey, opts: 
   const found: MessageMeta[] = [];
   let highest = 0n;
   let scanned = 0;
-  for (const m of metas) {
-    let r = evaluate(key, m, p, undefined);
+  // Judge every message on metadata first, so the ones whose content matters are read in batches.
+  const first = metas.map((m) => evaluate(key, m, p, undefined));
+  const reader = new BodyReader(
+    sel.handle,
+    metas.filter((_, i) => first[i] === undefined).map((m) => m.uid),
+  );
+  for (let i = 0; i < metas.length; i++) {
+    const m = metas[i]!;
+    let r = first[i];
     if (r === undefined) {
-      const msg = await ctx.message(m.uid);
+      const msg = await ctx.message(m.uid, (await reader.read(m.uid)) ?? undefined);
       // An expunged message's bytes are gone: it cannot match a content key.
       r = msg ? evaluate(key, m, p, new Content(msg.raw, msg.index)) === true : false;
       if (++scanned % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));

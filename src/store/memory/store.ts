@@ -221,6 +221,16 @@ class MemoryMailboxHandle implements MailboxHandle {
     return this.live().byUid.get(uid)?.data ?? null;
   }
 
+  async readBatch(uids: number[]): Promise<Map<number, Buffer>> {
+    const byUid = this.live().byUid;
+    const out = new Map<number, Buffer>();
+    for (const uid of uids) {
+      const data = byUid.get(uid)?.data;
+      if (data !== undefined) out.set(uid, data);
+    }
+    return out;
+  }
+
   async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
     const mb = this.live();
     const flags = canonicalFlags(update.flags);

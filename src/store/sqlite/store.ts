@@ -146,6 +146,9 @@ function prepareStatements(db: Database.Database) {
     msgList: meta(`SELECT ${META_COLUMNS} FROM messages WHERE mailbox = ? ORDER BY uid`),
     msgGet: meta(`SELECT ${META_COLUMNS} FROM messages WHERE mailbox = ? AND ${UIDS_IN} ORDER BY uid`),
     msgSince: meta(`SELECT ${META_COLUMNS} FROM messages WHERE mailbox = ? AND modseq > ? ORDER BY uid`),
+    msgReadIn: db
+      .prepare(`SELECT m.uid, d.data FROM messages m JOIN body_data d ON d.id = m.body WHERE m.mailbox = ? AND m.${UIDS_IN}`)
+      .raw(true),
     msgRead: db.prepare('SELECT d.data FROM messages m JOIN body_data d ON d.id = m.body WHERE m.mailbox = ? AND m.uid = ?').pluck(),
     msgSetFlags: db.prepare('UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox = ? AND uid = ?'),
     msgUids: db.prepare(`SELECT uid FROM messages WHERE mailbox = ? AND ${UIDS_IN} ORDER BY uid`).pluck(),
@@ -371,6 +374,17 @@ class SqliteMailboxHandle implements MailboxHandle {
       this.row();
       return (this.e.s.msgRead.get(this.id, uid) as Buffer | undefined) ?? null;
     });
+  }
+
+  /** One statement for the whole batch, in one read transaction. */
+  async readBatch(uids: number[]): Promise<Map<number, Buffer>> {
+    const rows = this.e.read(() => {
+      this.row();
+      return this.e.s.msgReadIn.all(this.id, JSON.stringify(uids)) as Array<[number, Buffer]>;
+    });
+    const out = new Map<number, Buffer>();
+    for (const [uid, data] of rows) out.set(uid, data);
+    return out;
   }
 
   async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
