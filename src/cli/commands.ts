@@ -2,6 +2,9 @@
 import type { Command } from 'commander';
 import { register as serve } from './serve.js';
 import { register as user } from './user.js';
+import { register as deliver } from './deliver.js';
+import { register as importCommand } from './import.js';
+import { register as exportCommand } from './export.js';
 import { register as proxy } from './proxy.js';
 
-export const commands: Array<(program: Command) => void> = [serve, user, proxy];
+export const commands: Array<(program: Command) => void> = [serve, user, deliver, importCommand, exportCommand, proxy];

@@ -119,12 +119,15 @@ export function envelopeData(raw: Buffer, part: MimePart): EnvelopeData {
 
 function addresses(list: Address[]): ResponseValue {
   if (list.length === 0) return null;
-  return list.map((a) => [
-    a.name === null ? null : forHumans(a.name),
-    a.route === null ? null : bytesValue(a.route),
-    a.mailbox === null ? null : bytesValue(a.mailbox),
-    a.domain === null ? null : bytesValue(a.domain),
-  ]);
+  // env-from etc. are "(" 1*address ")": the addresses follow each other without spaces.
+  return {
+    adjacent: list.map((a) => [
+      a.name === null ? null : forHumans(a.name),
+      a.route === null ? null : bytesValue(a.route),
+      a.mailbox === null ? null : bytesValue(a.mailbox),
+      a.domain === null ? null : bytesValue(a.domain),
+    ]),
+  };
 }
 
 /** The ENVELOPE list of a message (or embedded message) root part. */

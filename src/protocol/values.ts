@@ -20,7 +20,9 @@ export type ResponseValue =
   /** A streamed literal of known size, written without buffering the whole thing. */
   | { stream: () => Readable; size: number; binary?: boolean }
   /** A parenthesised list. */
-  | ResponseValue[];
+  | ResponseValue[]
+  /** A parenthesised list written without separators: RFC 3501 address lists are `((...)(...))`. */
+  | { adjacent: ResponseValue[] };
 
 /** Helper: an atom value. */
 export function atom(text: string): { atom: string } {

@@ -56,6 +56,10 @@ class LineEncoder {
         this.value(v[i]);
       }
       this.text += ')';
+    } else if ('adjacent' in v) {
+      this.text += '(';
+      for (const item of v.adjacent) this.value(item);
+      this.text += ')';
     } else if ('atom' in v) {
       const a = v.atom;
       // An atom is written verbatim; a CR or LF in it would let text inject a response line.

@@ -30,3 +30,6 @@ registerStoreKind('sqlite', async (rest, opts) => {
   if (rest === '' && opts.dataDir === undefined) throw new Error('the sqlite store needs a file: "sqlite:PATH" (or set a data directory)');
   return new SqliteStore(expandPath(rest === '' ? 'imapkit.sqlite' : rest, opts.dataDir));
 });
+
+// The maildir kind registers itself (its module imports the registry, not this file).
+import './maildir/register.js';

@@ -108,123 +108,130 @@ export async function applyPlan(plan: Plan, t: ApplyTarget, opts: ApplyOptions =
   const lostIntents = plan.actions.filter((a): a is Extract<Action, { kind: 'intent-done' }> => a.kind === 'intent-done').map((a) => a.id);
   if (lostIntents.length) state.forget(folderId, [], lostIntents);
 
-  // 2. Links: flags on both sides first, then the records.
-  const links = plan.actions.filter((a): a is Extract<Action, { kind: 'link' }> => a.kind === 'link');
-  const failedLinks = new Set<Extract<Action, { kind: 'link' }>>();
-  for (const side of ['a', 'b'] as const) {
-    const items: Array<{ uid: number; delta: FlagDelta; link: Extract<Action, { kind: 'link' }> }> = [];
-    for (const l of links) {
-      const d = l[side];
-      const uid = side === 'a' ? l.record.aUid : l.record.bUid;
-      if (d && uid !== null) items.push({ uid, delta: d, link: l });
-    }
-    const groups = groupDeltas(items);
-    for (const g of groups.values()) {
-      try {
-        if (g.delta.add.length) await t.repos[side].updateFlags(t.names[side], g.uids, 'add', g.delta.add);
-        if (g.delta.remove.length) await t.repos[side].updateFlags(t.names[side], g.uids, 'remove', g.delta.remove);
-        res.flagged[side] += g.uids.length;
-      } catch (err) {
-        fail(err, `flags in ${t.names[side]}`);
-        const failed = new Set(g.uids);
-        for (const it of items) if (failed.has(it.uid)) failedLinks.add(it.link);
+  // Flags and removals (2, 3) touch other messages than the copies (4): both run at once.
+  const linksAndDrops = async (): Promise<void> => {
+    // 2. Links: flags on both sides first, then the records.
+    const links = plan.actions.filter((a): a is Extract<Action, { kind: 'link' }> => a.kind === 'link');
+    const failedLinks = new Set<Extract<Action, { kind: 'link' }>>();
+    for (const side of ['a', 'b'] as const) {
+      const items: Array<{ uid: number; delta: FlagDelta; link: Extract<Action, { kind: 'link' }> }> = [];
+      for (const l of links) {
+        const d = l[side];
+        const uid = side === 'a' ? l.record.aUid : l.record.bUid;
+        if (d && uid !== null) items.push({ uid, delta: d, link: l });
+      }
+      const groups = groupDeltas(items);
+      for (const g of groups.values()) {
+        try {
+          if (g.delta.add.length) await t.repos[side].updateFlags(t.names[side], g.uids, 'add', g.delta.add);
+          if (g.delta.remove.length) await t.repos[side].updateFlags(t.names[side], g.uids, 'remove', g.delta.remove);
+          res.flagged[side] += g.uids.length;
+        } catch (err) {
+          fail(err, `flags in ${t.names[side]}`);
+          const failed = new Set(g.uids);
+          for (const it of items) if (failed.has(it.uid)) failedLinks.add(it.link);
+        }
       }
     }
-  }
-  const okLinks = links.filter((l) => !failedLinks.has(l));
-  if (okLinks.length) {
-    try {
-      // Records and their landed intents together; seen keys for forward's window.
-      const intentIds = okLinks.map((l) => l.intentId).filter((x): x is number => x !== undefined);
-      state.writePairs(
-        folderId,
-        okLinks.map((l) => l.record),
-        intentIds,
-      );
-      res.linked += okLinks.length;
-    } catch (err) {
-      fail(err, 'state database');
+    const okLinks = links.filter((l) => !failedLinks.has(l));
+    if (okLinks.length) {
+      try {
+        // Records and their landed intents together; seen keys for forward's window.
+        const intentIds = okLinks.map((l) => l.intentId).filter((x): x is number => x !== undefined);
+        state.writePairs(
+          folderId,
+          okLinks.map((l) => l.record),
+          intentIds,
+        );
+        res.linked += okLinks.length;
+      } catch (err) {
+        fail(err, 'state database');
+      }
     }
-  }
 
-  // 3. Drops: removals first, then forget.
-  const drops = plan.actions.filter((a): a is Extract<Action, { kind: 'drop' }> => a.kind === 'drop');
-  const forgetIds: number[] = [];
-  const forgetIntents: number[] = [];
-  const removals = new Map<string, { side: Side; mode: 'trash' | 'expunge'; drops: Array<Extract<Action, { kind: 'drop' }>> }>();
-  for (const d of drops) {
-    if (!d.remove) {
-      if (d.id !== undefined) forgetIds.push(d.id);
-      if (d.intentId !== undefined) forgetIntents.push(d.intentId);
-      continue;
-    }
-    const key = `${d.remove.side}:${d.remove.mode}`;
-    const g = removals.get(key) ?? { side: d.remove.side, mode: d.remove.mode, drops: [] };
-    g.drops.push(d);
-    removals.set(key, g);
-  }
-  for (const g of removals.values()) {
-    const uids = g.drops.map((d) => d.remove!.uid);
-    try {
-      const trash = t.trash?.[g.side] ?? 'Trash';
-      await t.repos[g.side].remove(t.names[g.side], uids, g.mode === 'trash' ? { kind: 'trash', folder: trash } : { kind: 'expunge' });
-      res.removed[g.side] += uids.length;
-      for (const d of g.drops) {
+    // 3. Drops: removals first, then forget.
+    const drops = plan.actions.filter((a): a is Extract<Action, { kind: 'drop' }> => a.kind === 'drop');
+    const forgetIds: number[] = [];
+    const forgetIntents: number[] = [];
+    const removals = new Map<string, { side: Side; mode: 'trash' | 'expunge'; drops: Array<Extract<Action, { kind: 'drop' }>> }>();
+    for (const d of drops) {
+      if (!d.remove) {
         if (d.id !== undefined) forgetIds.push(d.id);
         if (d.intentId !== undefined) forgetIntents.push(d.intentId);
+        continue;
       }
-    } catch (err) {
-      fail(err, `removing messages from ${t.names[g.side]}`);
+      const key = `${d.remove.side}:${d.remove.mode}`;
+      const g = removals.get(key) ?? { side: d.remove.side, mode: d.remove.mode, drops: [] };
+      g.drops.push(d);
+      removals.set(key, g);
     }
-  }
-  if (forgetIds.length || forgetIntents.length) {
-    try {
-      state.forget(folderId, forgetIds, forgetIntents);
-      res.forgotten += forgetIds.length;
-    } catch (err) {
-      fail(err, 'state database');
-    }
-  }
-
-  // 4. Copies, in batches, several at once.
-  const copies = plan.actions.filter((a): a is Extract<Action, { kind: 'copy' }> => a.kind === 'copy');
-  const total = copies.length;
-  let done = 0;
-  const batchMessages = opts.batchMessages ?? 200;
-  const batchBytes = opts.batchBytes ?? 16 * 1024 * 1024;
-  const batches: Array<{ from: Side; items: Array<Extract<Action, { kind: 'copy' }>> }> = [];
-  for (const from of ['a', 'b'] as const) {
-    let cur: Array<Extract<Action, { kind: 'copy' }>> = [];
-    let bytes = 0;
-    for (const c of copies) {
-      if (c.from !== from) continue;
-      if (cur.length > 0 && (cur.length >= batchMessages || bytes + c.size > batchBytes)) {
-        batches.push({ from, items: cur });
-        cur = [];
-        bytes = 0;
-      }
-      cur.push(c);
-      bytes += c.size;
-    }
-    if (cur.length) batches.push({ from, items: cur });
-  }
-  let next = 0;
-  let fatal: unknown = null;
-  const worker = async () => {
-    while (next < batches.length && !fatal && !opts.signal?.aborted) {
-      const batch = batches[next++]!;
+    for (const g of removals.values()) {
+      const uids = g.drops.map((d) => d.remove!.uid);
       try {
-        await copyBatch(batch.from, batch.items);
+        const trash = t.trash?.[g.side] ?? 'Trash';
+        await t.repos[g.side].remove(t.names[g.side], uids, g.mode === 'trash' ? { kind: 'trash', folder: trash } : { kind: 'expunge' });
+        res.removed[g.side] += uids.length;
+        for (const d of g.drops) {
+          if (d.id !== undefined) forgetIds.push(d.id);
+          if (d.intentId !== undefined) forgetIntents.push(d.intentId);
+        }
       } catch (err) {
-        if (err instanceof RepositoryError && err.kind === 'full') fatal = err;
-        else if (!(err instanceof RepositoryError)) fatal = err;
-        else res.errors.push(err);
+        fail(err, `removing messages from ${t.names[g.side]}`);
       }
-      done += batch.items.length;
-      opts.onProgress?.(done, total, res.bytes);
     }
+    if (forgetIds.length || forgetIntents.length) {
+      try {
+        state.forget(folderId, forgetIds, forgetIntents);
+        res.forgotten += forgetIds.length;
+      } catch (err) {
+        fail(err, 'state database');
+      }
+    }
+
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 2, batches.length)) }, worker));
+  let fatal: unknown = null;
+  const copying = async (): Promise<void> => {
+    // 4. Copies, in batches, several at once.
+    const copies = plan.actions.filter((a): a is Extract<Action, { kind: 'copy' }> => a.kind === 'copy');
+    const total = copies.length;
+    let done = 0;
+    const batchMessages = opts.batchMessages ?? 200;
+    const batchBytes = opts.batchBytes ?? 16 * 1024 * 1024;
+    const batches: Array<{ from: Side; items: Array<Extract<Action, { kind: 'copy' }>> }> = [];
+    for (const from of ['a', 'b'] as const) {
+      let cur: Array<Extract<Action, { kind: 'copy' }>> = [];
+      let bytes = 0;
+      for (const c of copies) {
+        if (c.from !== from) continue;
+        if (cur.length > 0 && (cur.length >= batchMessages || bytes + c.size > batchBytes)) {
+          batches.push({ from, items: cur });
+          cur = [];
+          bytes = 0;
+        }
+        cur.push(c);
+        bytes += c.size;
+      }
+      if (cur.length) batches.push({ from, items: cur });
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length && !fatal && !opts.signal?.aborted) {
+        const batch = batches[next++]!;
+        try {
+          await copyBatch(batch.from, batch.items);
+        } catch (err) {
+          if (err instanceof RepositoryError && err.kind === 'full') fatal = err;
+          else if (!(err instanceof RepositoryError)) fatal = err;
+          else res.errors.push(err);
+        }
+        done += batch.items.length;
+        opts.onProgress?.(done, total, res.bytes);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 2, batches.length)) }, worker));
+  };
+  const settled = await Promise.allSettled([linksAndDrops(), copying()]);
+  for (const r of settled) if (r.status === 'rejected' && !fatal) fatal = r.reason;
   if (fatal) throw asRepoError(fatal, 'copy');
   return res;
 

@@ -221,9 +221,10 @@ export class SyncSession {
       // Trash folders last: messages this run moves there are then synced in the same run.
       const isTrash = (p: PairJob) => p.aName === p.trash.a || p.bName === p.trash.b;
       const phases = [pairs.filter((p) => !isTrash(p)), pairs.filter(isTrash)];
-      // Counters listed at the start are stale for them by then.
-      for (const p of phases[1]!) p.listStatus = { a: undefined, b: undefined };
-      for (const phase of phases) await pool(phase, limit, async (p) => {
+      for (const [i, phase] of phases.entries()) {
+        // Counters listed at the start are stale for trash folders once messages were moved there.
+        if (i === 1 && summary.removed.a + summary.removed.b > 0) for (const p of phase) p.listStatus = { a: undefined, b: undefined };
+        await pool(phase, limit, async (p) => {
         if (fatal || opts.signal?.aborted) return;
         emit({ type: 'folder-start', account, folder: p.aName });
         const r = await this.syncPair(p, opts, emit).catch((err: unknown) => {
@@ -241,7 +242,8 @@ export class SyncSession {
         summary.bytes += r.bytes;
         for (const m of r.errors) addError(new RepositoryError('protocol', m), p.aName);
         emit({ type: 'folder-done', account, folder: p.aName, result: r });
-      });
+        });
+      }
       if (fatal) throw fatal;
     } catch (err) {
       addError(err);

@@ -136,6 +136,8 @@ export class ImapRepository implements Repository {
   private appender: ImapAppender | undefined;
   private watchers = new Map<string, Watcher>();
   private closed = false;
+  /** The last LIST, handed to new connections (primeFolders). */
+  private listed: ListResponse[] = [];
   private serverCaps = new Map<string, boolean | number>();
 
   constructor(private readonly opts: ImapRepositoryOptions) {
@@ -269,6 +271,7 @@ export class ImapRepository implements Repository {
         conn.broken = true;
       });
     });
+    this.primeFolders(conn.client);
     return conn;
   }
 
@@ -290,6 +293,16 @@ export class ImapRepository implements Repository {
         throw classifyImapError(err, this.label, 'cannot connect');
       }
     }
+  }
+
+  /**
+   * imapflow runs LIST and LSUB before a SELECT of a folder its connection has not listed: giving
+   * every connection the listing we already have saves those two round trips per folder.
+   */
+  private primeFolders(client: ImapFlow): void {
+    const cache = (client as unknown as { folders?: Map<string, ListResponse> }).folders;
+    if (!(cache instanceof Map)) return;
+    for (const f of this.listed) if (!cache.has(f.path)) cache.set(f.path, f);
   }
 
   private async acquire(prefer?: string): Promise<Conn> {
@@ -401,6 +414,8 @@ export class ImapRepository implements Repository {
     return this.with(undefined, 'cannot list folders', async (client) => {
       const statusQuery = this.serverCaps.has('LIST-STATUS') ? { messages: true, uidNext: true, uidValidity: true, ...(this.caps.condstore ? { highestModseq: true } : {}) } : undefined;
       const list: ListResponse[] = await client.list(statusQuery ? { statusQuery } : {});
+      this.listed = list;
+      for (const c of [...this.idle, ...this.busy]) this.primeFolders(c.client);
       const out: Array<FolderInfo & { status?: FolderStatus }> = [];
       for (const f of list) {
         const name = this.fromServer(f.path, f.delimiter || null);

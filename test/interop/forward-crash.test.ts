@@ -55,13 +55,15 @@ describe('imapkit forward killed with SIGKILL', () => {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       const duringStartup = k % 5 === 0;
       if (!duringStartup) {
-        // Wait until this process is forwarding (its pid in the status file), then pick the moment.
-        for (let i = 0; i < 200; i++) {
-          if (existsSync(statusFile) && readFileSync(statusFile, 'utf8').includes(`"pid": ${child.pid}`)) break;
-          await sleep(20);
+        // Wait until this process is connected and forwarding (its pid and state in the status
+        // file), then pick the moment: new mail is then being copied every ~120 ms.
+        for (let i = 0; i < 300; i++) {
+          const st = existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : '';
+          if (st.includes(`"pid": ${child.pid}`) && /"state": "(forwarding|idle)"/.test(st)) break;
+          await sleep(10);
         }
       }
-      const moment = Math.floor(Math.random() * (duringStartup ? 1200 : 700));
+      const moment = Math.floor(Math.random() * (duringStartup ? 1200 : 400));
       moments.push(moment);
       await sleep(moment);
       child.kill('SIGKILL');

@@ -43,6 +43,7 @@ function canonOurs(v: ResponseValue): Canon {
   if (Array.isArray(v)) return v.map(canonOurs);
   if (typeof v === 'number' || typeof v === 'bigint') return `n:${v}`;
   if (typeof v === 'string') return `s:${Buffer.from(v, 'utf8').toString('latin1')}`;
+  if ('adjacent' in v) return v.adjacent.map(canonOurs);
   if ('atom' in v) return `a:${v.atom}`;
   if ('literal' in v) return `s:${v.literal.toString('latin1')}`;
   return 's:<stream>';

@@ -11,6 +11,7 @@ export function plain(v: ResponseValue): unknown {
   if (v === null || typeof v === 'number' || typeof v === 'string') return v;
   if (typeof v === 'bigint') return Number(v);
   if (Array.isArray(v)) return v.map(plain);
+  if ('adjacent' in v) return v.adjacent.map(plain);
   if ('atom' in v) return v.atom;
   if ('literal' in v) return v.literal.toString('latin1');
   return '<stream>';

@@ -427,3 +427,10 @@ describe('ResponseWriter', () => {
     await expect(w.drain()).rejects.toThrow(/connection reset/);
   });
 });
+
+describe('adjacent lists', () => {
+  it('writes an address list without separators, as RFC 3501 env-from requires', () => {
+    const v = { adjacent: [[null, null, 'a', 'b.example'], [null, null, 'c', 'd.example']] };
+    expect(encodeValue(v).toString()).toBe('((NIL NIL "a" "b.example")(NIL NIL "c" "d.example"))');
+  });
+});
