@@ -89,7 +89,7 @@ function makeMessage(i: number, r: () => number): { data: Buffer; date: Date } {
 }
 
 /** Fill a Maildir the way Dovecot leaves one: files in cur/ with S=/W=, flags, a dovecot-uidlist and keywords. */
-async function fillMaildir(root: string, n: number): Promise<void> {
+export async function fillMaildir(root: string, n: number): Promise<void> {
   for (const sub of ['cur', 'new', 'tmp']) await fs.mkdir(path.join(root, sub), { recursive: true });
   const r = rng(42);
   const lines = [`3 V1600000000 N${n + 1} G${randomBytes(16).toString('hex')}`];
@@ -179,7 +179,7 @@ async function login(port: number, user: string): Promise<Raw> {
 }
 
 /** Cold SELECT, second SELECT (new connection), FETCH 1:* (FLAGS ENVELOPE) twice. */
-async function measure(port: number, user: string, expectMessages: number): Promise<{ cold: number; warm: number; fetch: number; fetchAgain: number; fetchBytes: number }> {
+export async function measure(port: number, user: string, expectMessages: number): Promise<{ cold: number; warm: number; fetch: number; fetchAgain: number; fetchBytes: number }> {
   const a = await login(port, user);
   const cold = await a.run('SELECT INBOX');
   if (cold.status !== 'OK' || !cold.text.includes(`* ${expectMessages} EXISTS`)) throw new Error(`unexpected SELECT: ${cold.text.slice(0, 300)}`);

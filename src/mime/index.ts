@@ -6,7 +6,7 @@
 import type { Section } from '../protocol/ast.js';
 import type { ResponseValue } from '../protocol/values.js';
 import type { HeaderField, MessageIndex, MimePart } from './types.js';
-import { buildIndex } from './parse.js';
+import { buildIndex, newPart } from './parse.js';
 import { envelopeOf, structureOf } from './structure.js';
 import { binaryBytes, sectionBytes } from './section.js';
 import { decodeHeaderValue, fieldValue, fieldsNamed } from './header.js';
@@ -40,32 +40,10 @@ function fallbackIndex(raw: Buffer): MessageIndex {
     if (i === 0 || raw[i - 1] !== 0x0d) bare++;
   }
   const root: MimePart = {
-    contentType: null,
-    contentSubtype: null,
-    type: 'text',
-    subtype: 'plain',
-    params: [],
-    id: null,
-    description: null,
-    md5: null,
-    location: null,
-    encoding: null,
-    disposition: null,
-    dispositionParams: [],
-    language: null,
-    headers: [],
-    headerStart: 0,
-    headerEnd: 0,
-    bodyStart: 0,
+    ...newPart(0, 0),
     bodyEnd: raw.length,
     lines,
     size: raw.length + bare,
-    headerSize: 0,
-    multipart: false,
-    text: true,
-    children: [],
-    message: null,
-    depth: 0,
   };
   return { size: raw.length + bare, rawSize: raw.length, bareLf: bare > 0, root, partCount: 1 };
 }

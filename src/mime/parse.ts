@@ -35,7 +35,8 @@ interface Open {
   bare0: number;
 }
 
-function newPart(depth: number, start: number): MimePart {
+/** A fresh text/plain part starting at byte `start` (its fields are filled as the header is read). */
+export function newPart(depth: number, start: number): MimePart {
   return {
     contentType: null,
     contentSubtype: null,

@@ -379,7 +379,10 @@ export function forwardBlock(o: { name: string; src: number; srcUser: string; ds
 
 /** A forward running in this process, with its log lines kept. */
 export interface InProcessForward {
+  /** Abort the forwards and wait for them to stop. */
   stop(): Promise<import('../../src/forward/runner.js').ForwardOutcome[]>;
+  /** Wait for the forwards to end by themselves (once mode). */
+  done(): Promise<import('../../src/forward/runner.js').ForwardOutcome[]>;
   logs(): Array<Record<string, unknown>>;
   stateDir: string;
 }
@@ -411,6 +414,7 @@ export async function startForward(dir: string, toml: string, opts: Partial<impo
       controller.abort();
       return done;
     },
+    done: () => done,
     logs: () => lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }

@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { appendRaw, duplicates, forwardBlock, haveDovecot, listMailbox, message, rawLogin, startDovecot, startForward, waitFor, type TestDovecot } from '../forward/helpers.js';
 import { formatStatuses, readStatuses } from '../../src/forward/status.js';
+import { SyncState } from '../../src/sync/state.js';
+import { FORWARD_SCOPE, stateFile } from '../../src/forward/session.js';
 
 const enabled = haveDovecot();
 let src: TestDovecot;
@@ -86,5 +88,63 @@ describe('imapkit forward (Dovecot to Dovecot)', () => {
     expect(text).toMatch(/alice: not running/);
     expect(text).toMatch(/last forwarded: .*<while-down@family\.example>.*lag \d/);
     expect(text).toMatch(/bob:[\s\S]*<b2@family\.example>/);
+  });
+
+  it('confirms a copy left unconfirmed by a crash with SEARCH HEADER Message-ID instead of appending it again', async () => {
+    if (!enabled) return;
+    const toml = forwardBlock({ name: 'crashed', src: src.port, srcUser: 'test4', dst: dst.port, dstUser: 'test4' });
+    const a = await rawLogin(src.port, 'test4');
+    await appendRaw(a, 'INBOX', message({ id: 'first@family.example' }));
+    let fwd = await startForward(dir, toml, { once: true });
+    expect((await fwd.done()).every((o) => o.ok)).toBe(true);
+    // As if a run had recorded its intent, appended the copy and died before recording it.
+    await appendRaw(a, 'INBOX', message({ id: 'in-flight@family.example' }));
+    await a.close();
+    const srcUid = (await listMailbox(src.port, 'test4')).find((m) => m.messageId === '<in-flight@family.example>')!.uid;
+    const state = SyncState.open(stateFile(fwd.stateDir, 'crashed'));
+    const folder = state.folder('INBOX', 'INBOX');
+    const t = await rawLogin(dst.port, 'test4');
+    const targetNext = (await listMailbox(dst.port, 'test4')).length + 1;
+    state.addIntents(folder.id, [{ from: 'a', srcUid, messageId: '<in-flight@family.example>', size: 1, hash: 'x', flags: [], targetMinUid: targetNext }]);
+    state.close();
+    await appendRaw(t, 'INBOX', message({ id: 'in-flight@family.example' }));
+    await t.close();
+    fwd = await startForward(dir, toml, { once: true });
+    expect((await fwd.done()).every((o) => o.ok)).toBe(true);
+    expect(fwd.logs().some((l) => l.msg === 'an unconfirmed copy was found on the target: recorded, not appended again' && l.messageId === '<in-flight@family.example>')).toBe(true);
+    const got = await listMailbox(dst.port, 'test4');
+    expect(got.map((m) => m.messageId).sort()).toEqual(['<first@family.example>', '<in-flight@family.example>']);
+    const after = SyncState.open(stateFile(fwd.stateDir, 'crashed'), { lock: false });
+    try {
+      expect(after.intents(folder.id)).toEqual([]);
+      expect(after.seenHas(FORWARD_SCOPE, '<in-flight@family.example>')).toBe(true);
+    } finally {
+      after.close();
+    }
+  });
+
+  it('forgets forwarded Message-IDs after the retention window', async () => {
+    if (!enabled) return;
+    const toml = forwardBlock({ name: 'short', src: src.port, srcUser: 'test5', dst: dst.port, dstUser: 'test5', extra: 'since = "1s"\nretention = "1s"' });
+    const a = await rawLogin(src.port, 'test5');
+    let fwd = await startForward(dir, toml);
+    await appendRaw(a, 'INBOX', message({ id: 'ephemeral@family.example' }));
+    await waitFor('forwarded', async () => (await listMailbox(dst.port, 'test5')).length === 1, 10_000);
+    await fwd.stop();
+    const check = (): boolean => {
+      const st = SyncState.open(stateFile(fwd.stateDir, 'short'), { lock: false });
+      try {
+        return st.seenHas(FORWARD_SCOPE, '<ephemeral@family.example>');
+      } finally {
+        st.close();
+      }
+    };
+    expect(check()).toBe(true);
+    await new Promise((r) => setTimeout(r, 1200));
+    // The next pass prunes what is older than the window.
+    fwd = await startForward(dir, toml, { once: true });
+    expect((await fwd.done()).every((o) => o.ok)).toBe(true);
+    await a.close();
+    expect(check()).toBe(false);
   });
 });
