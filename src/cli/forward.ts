@@ -96,8 +96,9 @@ export async function runForwardCommand(flags: ForwardFlags): Promise<number> {
     return failed.length ? 1 : 0;
   } catch (err) {
     const msg = (err as Error).message;
-    log.error({ err: msg }, 'imapkit forward cannot start');
-    if (dest.kind !== 'stderr') console.error(`imapkit forward: ${msg}`);
+    // A person reads this one: plain text on stderr; a log file or syslog also gets the record.
+    if (dest.kind !== 'stderr') log.error({ err: msg }, 'imapkit forward cannot start');
+    console.error(`imapkit forward: ${msg}`);
     return err instanceof ConfigError ? 78 : 1;
   } finally {
     process.off('SIGTERM', onSignal);

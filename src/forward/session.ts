@@ -153,6 +153,8 @@ class EngineSession implements ForwardSession {
       folders: this.folders,
       since: this.since(started),
       dedupeScope: FORWARD_SCOPE,
+      // On SIGTERM the batch under way is finished and recorded; no new one starts.
+      signal: this.ctx.signal,
       onCopied: (folder: string, m: CopiedMessage) => {
         // Without a UID the copy is not confirmed (a refusal, or a server without UIDPLUS whose
         // copy the next pass confirms by its Message-ID).

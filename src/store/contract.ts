@@ -80,6 +80,15 @@ export interface NewMessage {
   data: Buffer;
   flags?: string[];
   internalDate?: Date;
+  /**
+   * Optional server cache entry (see MailboxHandle.structures): opaque bytes the server derived
+   * from `data` alone (its encoded ENVELOPE / BODYSTRUCTURE / BODY answers, versioned by the server,
+   * so an entry of an older format reads as missing there). A store that keeps structures
+   * (UserMailStore.keepsStructures) stores them with the message and hands them back unchanged;
+   * other stores ignore them. The store never interprets them. Since they depend on `data` only, a
+   * store may keep one entry per distinct content (the last one stored wins).
+   */
+  structure?: Buffer;
 }
 
 /** Result of APPEND / COPY / MOVE for UIDPLUS (RFC 4315). */
@@ -162,6 +171,22 @@ export interface MailboxHandle {
    * read one message at a time; callers bound the batch (a few hundred UIDs) to bound memory.
    */
   readBatch?(uids: number[]): Promise<Map<number, Buffer>>;
+  /**
+   * Optional, with saveStructures (and UserMailStore.keepsStructures true): the server cache entries
+   * (NewMessage.structure) of the given UIDs in one call, by UID, byte for byte as stored. UIDs that
+   * are expunged or have no entry are absent. COPY and MOVE carry a message's entry to the new UID;
+   * EXPUNGE drops it; flag changes leave it alone. The server asks for a few hundred UIDs at a time
+   * (FETCH ENVELOPE/BODYSTRUCTURE) before it falls back to reading and parsing the message.
+   * A backend without it works unchanged: the server then parses (RFC 3501 6.4.5 FETCH).
+   */
+  structures?(uids: number[]): Promise<Map<number, Buffer>>;
+  /**
+   * Optional, present with structures(): store entries the server computed lazily (for messages
+   * stored without one, or with an entry of an older format), replacing any entry the message has.
+   * UIDs that are gone are skipped. Not a mailbox change: no MODSEQ, no ChangeEvent. A failure
+   * costs only speed; the server ignores it.
+   */
+  saveStructures?(entries: Map<number, Buffer>): Promise<void>;
   /** Change flags (RFC 3501 6.4.6); never fails on expunged UIDs, it skips them. */
   updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult>;
   /** Remove the given UIDs if they carry \Deleted (all \Deleted ones when uids is undefined). Returns removed UIDs. */
@@ -179,6 +204,11 @@ export interface MailboxHandle {
 /** One user's mail. */
 export interface UserMailStore {
   readonly user: string;
+  /**
+   * True when the store keeps NewMessage.structure and its handles have structures() and
+   * saveStructures(): the server then computes the entry at APPEND. Absent or false: it does not.
+   */
+  readonly keepsStructures?: boolean;
   /** All mailboxes, INBOX included, in no particular order (RFC 3501 6.3.8). */
   listMailboxes(): Promise<MailboxInfo[]>;
   /** Create a mailbox and missing parents (RFC 3501 6.3.3, RFC 6154 CREATE-SPECIAL-USE). ALREADYEXISTS if it exists. */

@@ -343,7 +343,6 @@ export class SyncSession {
     };
     if (job.create) result.created = job.create;
     const dryNew = opts.dryRun === true && job.create !== undefined;
-    const T = Date.now(); const tick = (m: string) => { if (process.env.SYNC_TIMING) console.log(`  [${job.aName}] ${m} +${Date.now() - T}ms`); };
     let fs = state.folder(job.aName, job.bName);
 
     // Counters of both sides (from LIST-STATUS when the listing had them).
@@ -360,7 +359,6 @@ export class SyncSession {
       } else if (known === null) state.setSide(fs.id, s, { uidValidity: status[s].uidValidity });
     }
     fs = state.folderById(fs.id)!;
-    tick('status');
     const intents = state.intents(fs.id);
     const unchanged = (s: Side) => {
       const st = status[s];
@@ -393,7 +391,6 @@ export class SyncSession {
         entries[s] = await this.readSide(s, fs, pairs, status, unchanged(s), intents.length > 0);
       }
     }
-    tick('entries');
     // Forward: messages before `since` count as done without a copy.
     const before = new Set<number>();
     if (appendOnly && opts.since) {
@@ -442,8 +439,6 @@ export class SyncSession {
       }
       p = plan({ a: entries.a, b: entries.b, pairs, intents, options: planOpts });
     }
-    if (process.env.DEBUG_PLAN) console.log(JSON.stringify({ a: entries.a, b: entries.b, pairs, intents, p }, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
-    tick('planned');
     const sum = planSummary(p);
     emit({ type: 'folder-plan', account: this.spec.name, folder: job.aName, summary: sum });
     if (opts.dryRun) {
@@ -475,7 +470,6 @@ export class SyncSession {
       result.errors.push(err instanceof Error ? err.message : String(err));
       return result;
     }
-    tick('applied');
     result.copied = applied.copied;
     result.flagged = applied.flagged;
     result.removed = applied.removed;
@@ -520,7 +514,6 @@ export class SyncSession {
       }
     }
     state.setClean(fs.id, ok && !p.leftUnpaired);
-    tick('recorded');
     return result;
   }
 

@@ -182,7 +182,7 @@ export class ImapAppender {
       };
       const s =
         this.opts.tls === 'implicit'
-          ? tls.connect({ ...this.opts.tlsOptions, host, port }, () => {
+          ? tls.connect({ ...this.opts.tlsOptions, host, port, ...(net.isIP(host) ? {} : { servername: host }) }, () => {
               clearTimeout(timer);
               resolve(s);
             })
@@ -221,7 +221,7 @@ export class ImapAppender {
       plain.removeAllListeners('close');
       plain.removeAllListeners('error');
       const secure = await new Promise<TLSSocket>((resolve, reject) => {
-        const s = tls.connect({ ...this.opts.tlsOptions, socket: plain, servername: this.opts.host }, () => resolve(s));
+        const s = tls.connect({ ...this.opts.tlsOptions, socket: plain, ...(net.isIP(this.opts.host) ? {} : { servername: this.opts.host }) }, () => resolve(s));
         s.once('error', reject);
       });
       this.socket = secure;

@@ -9,6 +9,7 @@
  * `tls: false` must be said explicitly.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { ImapFlow, type FetchMessageObject, type ListResponse } from 'imapflow';
 import { ImapAppender } from './imap-append.js';
@@ -154,7 +155,8 @@ export class ImapRepository implements Repository {
   async open(): Promise<void> {
     if (this.idle.length > 0 || this.busy.size > 0) return;
     if (this.opts.tls !== false) {
-      const tls: ConnectionOptions = { rejectUnauthorized: true, servername: this.opts.host };
+      // SNI takes host names only (RFC 6066); an IP address is still checked against the certificate.
+      const tls: ConnectionOptions = { rejectUnauthorized: true, ...(isIP(this.opts.host) ? {} : { servername: this.opts.host }) };
       if (this.opts.caFile) {
         try {
           tls.ca = readFileSync(this.opts.caFile);

@@ -180,7 +180,7 @@ class TtyUi implements SyncUi {
 
   private draw(): void {
     this.clear();
-    const width = Math.max(40, (this.out.columns ?? 80) - 1);
+    const width = Math.max(40, (this.out.columns || 80) - 1);
     const lines: string[] = [];
     for (const b of [...this.bars.values()].slice(0, 12)) {
       const frac = b.total > 0 ? b.done / b.total : 0;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { appendRaw, duplicates, forwardBlock, haveDovecot, listMailbox, message, rawLogin, startDovecot, startForward, waitFor, type TestDovecot } from '../forward/helpers.js';
 import { formatStatuses, readStatuses } from '../../src/forward/status.js';
 import { SyncState } from '../../src/sync/state.js';
+import { ImapRepository } from '../../src/sync/imap-repository.js';
 import { FORWARD_SCOPE, stateFile } from '../../src/forward/session.js';
 
 const enabled = haveDovecot();
@@ -146,5 +147,31 @@ describe('imapkit forward (Dovecot to Dovecot)', () => {
     expect((await fwd.done()).every((o) => o.ok)).toBe(true);
     await a.close();
     expect(check()).toBe(false);
+  });
+
+  it('re-issues IDLE on schedule (RFC 2177: before 29 minutes; here every 400 ms) and still hears new mail', async () => {
+    if (!enabled) return;
+    const traces: string[] = [];
+    const logger = { debug: (o: { src?: string; msg?: string }) => o.src === 'c' && o.msg && traces.push(o.msg), info: () => undefined, warn: () => undefined, error: () => undefined, trace: () => undefined };
+    const repo = new ImapRepository({ host: '127.0.0.1', port: src.port, tls: false, user: 'test6', password: 'pass', idleRenewMs: 400, logger });
+    try {
+      await repo.open();
+      await repo.startWatching(['INBOX']);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(traces.filter((t) => / IDLE$/.test(t)).length).toBeGreaterThanOrEqual(3);
+      // A change that arrives while nobody waits is kept for the next wait.
+      const a = await rawLogin(src.port, 'test6');
+      await appendRaw(a, 'INBOX', message({ id: 'wake@family.example' }));
+      await a.close();
+      await new Promise((r) => setTimeout(r, 1200));
+      // It must wake for the change, not for the abort that would end it otherwise.
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 20_000);
+      await repo.waitForChange(['INBOX'], controller.signal, 60_000);
+      clearTimeout(timer);
+      expect(controller.signal.aborted).toBe(false);
+    } finally {
+      await repo.close();
+    }
   });
 });

@@ -2,7 +2,7 @@
  * The MailStore contract suite: every backend in backends.ts must pass all of it.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError, type ChangeEvent, type MailStore, type MessageMeta, type UserMailStore } from '../../src/store/contract.js';
+import { StoreError, type ChangeEvent, type MailboxHandle, type MailStore, type MessageMeta, type UserMailStore } from '../../src/store/contract.js';
 import { backends } from './backends.js';
 
 const msg = (n: number | string, extra = ''): Buffer =>
@@ -837,6 +837,101 @@ describe.each(backends)('MailStore contract: $name', (backend) => {
       await other.close();
       await u.append('INBOX', [{ data: msg(1) }]);
       expect(events).toEqual([]);
+    });
+  });
+
+  // Optional capability: a backend without MailboxHandle.structures passes by declaring nothing.
+  describe('structures (optional server cache entries)', () => {
+    /** Opaque bytes, deliberately not UTF-8 and holding NUL: the store must not interpret them. */
+    const entry = (n: number): Buffer => Buffer.concat([Buffer.from([0, 0xff, 0xfe, n]), Buffer.from(`entry ${n}`)]);
+
+    /** INBOX opened, or undefined when the backend lacks the capability (after checking it declares none of it). */
+    async function capable(): Promise<MailboxHandle | undefined> {
+      const h = await u.open('INBOX');
+      if (typeof h.structures !== 'function') {
+        expect(u.keepsStructures ?? false).toBe(false);
+        expect(h.saveStructures).toBeUndefined();
+        return undefined;
+      }
+      expect(u.keepsStructures).toBe(true);
+      expect(typeof h.saveStructures).toBe('function');
+      return h;
+    }
+
+    it('APPEND keeps NewMessage.structure; structures() returns the same bytes by UID', async () => {
+      const h = await capable();
+      if (!h) return;
+      const r = await u.append('INBOX', [
+        { data: msg(1), structure: entry(1) },
+        { data: msg(2) },
+        { data: msg(3), structure: entry(3) },
+      ]);
+      const [a, b, c] = r.destUids;
+      const got = await h.structures!([c, a, b, 999]);
+      expect([...got.keys()].sort((x, y) => x - y)).toEqual([a, c]);
+      expect(got.get(a)).toEqual(entry(1));
+      expect(got.get(c)).toEqual(entry(3));
+      expect((await h.structures!([])).size).toBe(0);
+    });
+
+    it('COPY and MOVE carry the entry along; EXPUNGE drops it', async () => {
+      const h = await capable();
+      if (!h) return;
+      await u.createMailbox('Archive');
+      await u.createMailbox('Other');
+      const r = await u.append('INBOX', [
+        { data: msg(1), structure: entry(1) },
+        { data: msg(2), structure: entry(2) },
+      ]);
+      const copied = await h.copy(r.destUids, 'Archive');
+      const moved = await h.move([r.destUids[1]], 'Other');
+      const archive = await u.open('Archive');
+      const other = await u.open('Other');
+      const inArchive = await archive.structures!(copied.destUids);
+      expect(inArchive.get(copied.destUids[0])).toEqual(entry(1));
+      expect(inArchive.get(copied.destUids[1])).toEqual(entry(2));
+      expect((await other.structures!(moved.destUids)).get(moved.destUids[0])).toEqual(entry(2));
+      expect([...(await h.structures!(r.destUids)).keys()]).toEqual([r.destUids[0]]);
+      await archive.updateFlags([copied.destUids[0]], { action: 'add', flags: ['\\Deleted'] });
+      await archive.expunge(undefined);
+      expect([...(await archive.structures!(copied.destUids)).keys()]).toEqual([copied.destUids[1]]);
+      // The copy in INBOX is untouched by the expunge of the other one.
+      expect((await h.structures!([r.destUids[0]])).get(r.destUids[0])).toEqual(entry(1));
+    });
+
+    it('saveStructures fills in and replaces entries, skips UIDs that are gone, and changes no MODSEQ', async () => {
+      const h = await capable();
+      if (!h) return;
+      const r = await u.append('INBOX', [{ data: msg(1) }, { data: msg(2), structure: entry(2) }]);
+      const [a, b] = r.destUids;
+      const before = await h.status();
+      await h.saveStructures!(
+        new Map([
+          [a, entry(10)],
+          [b, entry(20)],
+          [777, entry(7)],
+        ]),
+      );
+      const got = await h.structures!([a, b, 777]);
+      expect(got.get(a)).toEqual(entry(10));
+      expect(got.get(b)).toEqual(entry(20));
+      expect(got.has(777)).toBe(false);
+      const after = await h.status();
+      expect(after.highestModSeq).toBe(before.highestModSeq);
+      expect((await h.changesSince(before.highestModSeq)).changed).toEqual([]);
+      await h.saveStructures!(new Map());
+    });
+
+    it('entries are seen by other handles and survive for the life of the message', async () => {
+      const h = await capable();
+      if (!h) return;
+      const big = Buffer.alloc(64 * 1024, 0xab);
+      const r = await u.append('INBOX', [{ data: msg(1), structure: big }]);
+      const again = await (await store.openUser('alice')).open('INBOX');
+      expect((await again.structures!(r.destUids)).get(r.destUids[0])).toEqual(big);
+      // Flag changes leave the entry alone.
+      await h.updateFlags(r.destUids, { action: 'add', flags: ['\\Seen'] });
+      expect((await h.structures!(r.destUids)).get(r.destUids[0])).toEqual(big);
     });
   });
 });

@@ -176,6 +176,45 @@ describe('SqliteStore', () => {
     expect(() => new SqliteStore(file)).toThrow(StoreError);
   });
 
+  it('upgrades a schema-1 file in place: messages without structure entries keep working and get them', async () => {
+    const a = newStore();
+    const u = await a.openUser('alice');
+    await u.append('INBOX', [{ data: Buffer.from('Subject: old\r\n\r\nold\r\n') }]);
+    await a.close();
+    // Make it a schema-1 file: no body_structure table, no trigger, version 1.
+    const db = new Database(file);
+    db.exec('DROP TRIGGER bodies_gc_structure; DROP TABLE body_structure');
+    db.prepare("UPDATE meta SET value = '1' WHERE key = 'schema_version'").run();
+    db.close();
+
+    const b = newStore();
+    const u2 = await b.openUser('alice');
+    expect(count("SELECT value FROM meta WHERE key = 'schema_version'")).toBe('2');
+    const h = await u2.open('INBOX');
+    expect((await h.read(1))?.toString()).toContain('Subject: old');
+    expect((await h.structures!([1])).size).toBe(0);
+    await h.saveStructures!(new Map([[1, Buffer.from('entry')]]));
+    expect((await h.structures!([1])).get(1)).toEqual(Buffer.from('entry'));
+  });
+
+  it('keeps one structure entry per body, shared by copies and freed with the body', async () => {
+    const s = newStore();
+    const u = await s.openUser('alice');
+    await u.createMailbox('Copy');
+    const body = Buffer.from('Subject: x\r\n\r\nx\r\n');
+    await u.append('INBOX', [{ data: body, structure: Buffer.from('one'), flags: ['\\Deleted'] }]);
+    const h = await u.open('INBOX');
+    await h.copy([1], 'Copy');
+    expect(count('SELECT count(*) FROM body_structure')).toBe(1);
+    await h.expunge(undefined);
+    expect(count('SELECT count(*) FROM body_structure')).toBe(1);
+    await u.deleteMailbox('Copy');
+    expect(count('SELECT count(*) FROM body_structure')).toBe(0);
+    // A new body (which may reuse the freed id) starts without an entry.
+    await u.append('INBOX', [{ data: Buffer.from('Subject: y\r\n\r\ny\r\n') }]);
+    expect((await h.structures!([2])).size).toBe(0);
+  });
+
   it('watch reaches sessions of the same instance only', async () => {
     const a = newStore();
     const b = newStore();

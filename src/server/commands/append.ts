@@ -9,6 +9,7 @@ import { toCrlf } from '../../mime/crlf.js';
 import type { CommandResult } from '../context.js';
 import type { CommandNamed, ServerSession } from '../session.js';
 import { SYSTEM_FLAGS } from './select.js';
+import { structureOf } from '../fetch/stored.js';
 
 const SYSTEM_LOWER = new Map(SYSTEM_FLAGS.map((f) => [f.toLowerCase(), f]));
 
@@ -46,7 +47,13 @@ export async function appendCommand(ctx: ServerSession, cmd: CommandNamed<'APPEN
     const flags = appendFlags(m.flags);
     if (!flags) return { status: 'BAD', text: 'Unknown system flag in APPEND.' };
     // Stored with CRLF line ends so RFC822.SIZE, sections and BODY[] bytes agree (as Dovecot reports them).
-    messages.push({ data: toCrlf(m.data), flags, internalDate: m.date });
+    const message: NewMessage = { data: toCrlf(m.data), flags, internalDate: m.date };
+    // A store that keeps them gets the ENVELOPE/BODYSTRUCTURE/BODY answers now, so FETCH never parses this message.
+    if (ctx.store.keepsStructures) {
+      const structure = structureOf(message.data);
+      if (structure) message.structure = structure;
+    }
+    messages.push(message);
   }
   if (messages.length === 0) return { status: 'BAD', text: 'APPEND without a message.' };
   let mapping;

@@ -2,7 +2,8 @@
  * FETCH and UID FETCH (RFC 3501 6.4.5 / 6.4.8, RFC 9051 6.4.5, RFC 3516 BINARY, RFC 7162
  * CHANGEDSINCE and VANISHED). Metadata comes from one store call for the whole set; message bytes
  * and the MIME index are loaded per message only when an item needs them and, for ENVELOPE and
- * BODYSTRUCTURE, only when the shared structure cache does not have the answer yet.
+ * BODYSTRUCTURE, only when neither the shared structure cache nor the store (the answers persisted
+ * at APPEND, MailboxHandle.structures) has the answer; answers computed then are written back.
  */
 import type { Command } from '../../protocol/ast.js';
 import { atom } from '../../protocol/values.js';
@@ -12,6 +13,8 @@ import type { ResponseValue } from '../../protocol/values.js';
 import { buildFetch, planFetch, type MessageSource } from '../fetch/build.js';
 import { BodyReader } from '../fetch/bodies.js';
 import { cacheKey, structureCache, type CachedItem } from '../fetch/cache.js';
+import { computeAnswers } from '../fetch/stored.js';
+import { StructureReader } from '../fetch/structures.js';
 import { activateCondstore, hasSeen, NOT_SELECTED, resolveSet } from '../fetch/view.js';
 import { formatSet, indexOfUid, inRanges, sortedUnique } from '../search/sets.js';
 
@@ -83,54 +86,82 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
   const view = sel.uids;
   // Bytes are read in batches (one store call per chunk of UIDs), only once a message needs them.
   const reader = new BodyReader(sel.handle, metas.map((m) => m.uid));
-  for (const meta of metas) {
-    while (seqIdx < view.length && view[seqIdx] < meta.uid) seqIdx++;
-    const seq = seqIdx + 1;
-    // ENVELOPE/BODYSTRUCTURE/BODY come from the shared cache when it has them: no read, no parse.
-    let cached: Partial<Record<CachedItem, ResponseValue>> | undefined;
-    let needIndex = plan.needIndex;
-    const key = meta.emailId ? cacheKey(ctx.user, meta.emailId) : undefined;
-    if (plan.structure.length > 0) {
-      cached = {};
-      for (const item of plan.structure) {
-        const v = key !== undefined ? structureCache.get(key, item) : undefined;
-        if (v === undefined) needIndex = true;
-        else cached[item] = v;
+  // Persisted ENVELOPE/BODYSTRUCTURE/BODY answers, looked up in batches too, only on a cache miss.
+  const stored = plan.structure.length > 0 ? new StructureReader(sel.handle, metas.map((m) => m.uid)) : undefined;
+  try {
+    for (const meta of metas) {
+      while (seqIdx < view.length && view[seqIdx] < meta.uid) seqIdx++;
+      const seq = seqIdx + 1;
+      // ENVELOPE/BODYSTRUCTURE/BODY come from the shared cache when it has them: no read, no parse.
+      let cached: Partial<Record<CachedItem, ResponseValue>> | undefined;
+      let needIndex = plan.needIndex;
+      const key = meta.emailId ? cacheKey(ctx.user, meta.emailId) : undefined;
+      // The store had no (current) answer: compute them all, to send and to write back.
+      let writeBack = false;
+      if (plan.structure.length > 0) {
+        cached = {};
+        let miss = false;
+        for (const item of plan.structure) {
+          const v = key !== undefined ? structureCache.get(key, item) : undefined;
+          if (v === undefined) miss = true;
+          else cached[item] = v;
+        }
+        if (miss && stored?.enabled) {
+          const answers = await stored.get(meta.uid);
+          if (answers) {
+            for (const item of plan.structure) {
+              if (cached[item] === undefined) cached[item] = key !== undefined ? structureCache.set(key, item, answers[item], utf8) : answers[item];
+            }
+            miss = false;
+          } else {
+            writeBack = true;
+          }
+        }
+        if (miss) needIndex = true;
+      }
+      let source: MessageSource | undefined;
+      if (needIndex) {
+        const m = await ctx.message(meta.uid, (await reader.read(meta.uid)) ?? undefined);
+        if (!m) {
+          missing = true;
+          continue;
+        }
+        source = m;
+        if (writeBack && stored && cached) {
+          const answers = computeAnswers(m.raw, m.index);
+          for (const item of plan.structure) {
+            if (cached[item] === undefined) cached[item] = key !== undefined ? structureCache.set(key, item, answers[item], utf8) : answers[item];
+          }
+          await stored.computed(meta.uid, answers);
+        }
+      } else if (plan.needRaw) {
+        const raw = await reader.read(meta.uid);
+        if (!raw) {
+          missing = true;
+          continue;
+        }
+        // Bare LFs (size differs from the byte count) or NULs must be rewritten: that needs the index.
+        source = raw.length === meta.size && raw.indexOf(0) < 0 ? { raw } : ((await ctx.message(meta.uid, raw)) ?? { raw });
+      }
+      const flagsChanged = changed.has(meta.uid);
+      const built = buildFetch(plan, meta, source, {
+        flagsChanged,
+        condstore: ctx.condstoreActive,
+        cached,
+        computed: key !== undefined ? (item, v) => structureCache.set(key, item, v, utf8) : undefined,
+      });
+      if ('error' in built) return unknownCte();
+      ctx.untagged([seq, atom('FETCH'), built.values]);
+      if (plan.flags || flagsChanged) sel.meta.set(meta.uid, meta);
+      bytes += built.bytes;
+      if (++pending >= DRAIN_EVERY || bytes >= DRAIN_BYTES) {
+        pending = 0;
+        bytes = 0;
+        await ctx.drain();
       }
     }
-    let source: MessageSource | undefined;
-    if (needIndex) {
-      const m = await ctx.message(meta.uid, (await reader.read(meta.uid)) ?? undefined);
-      if (!m) {
-        missing = true;
-        continue;
-      }
-      source = m;
-    } else if (plan.needRaw) {
-      const raw = await reader.read(meta.uid);
-      if (!raw) {
-        missing = true;
-        continue;
-      }
-      // Bare LFs (size differs from the byte count) or NULs must be rewritten: that needs the index.
-      source = raw.length === meta.size && raw.indexOf(0) < 0 ? { raw } : ((await ctx.message(meta.uid, raw)) ?? { raw });
-    }
-    const flagsChanged = changed.has(meta.uid);
-    const built = buildFetch(plan, meta, source, {
-      flagsChanged,
-      condstore: ctx.condstoreActive,
-      cached,
-      computed: key !== undefined ? (item, v) => structureCache.set(key, item, v, utf8) : undefined,
-    });
-    if ('error' in built) return unknownCte();
-    ctx.untagged([seq, atom('FETCH'), built.values]);
-    if (plan.flags || flagsChanged) sel.meta.set(meta.uid, meta);
-    bytes += built.bytes;
-    if (++pending >= DRAIN_EVERY || bytes >= DRAIN_BYTES) {
-      pending = 0;
-      bytes = 0;
-      await ctx.drain();
-    }
+  } finally {
+    await stored?.flush();
   }
   if (missing) return { status: 'NO', code: 'EXPUNGEISSUED', text: 'Some of the requested messages no longer exist.' };
   return { status: 'OK', text: 'Fetch completed.' };

@@ -91,7 +91,11 @@ export class StructureCache {
  * The form to keep: one atom holding the encoded text when that is 7-bit and literal-free (the
  * writer copies atoms verbatim), else the value itself. Returns an estimate of its memory.
  */
-function compact(value: ResponseValue, utf8: boolean): { stored: ResponseValue; bytes: number } {
+export function compact(value: ResponseValue, utf8: boolean): { stored: ResponseValue; bytes: number } {
+  // Already compact (an answer read back from the store, see stored.ts): printable ASCII atoms stay as they are.
+  if (value !== null && typeof value === 'object' && 'atom' in value && /^[\x20-\x7e]*$/.test(value.atom)) {
+    return { stored: value, bytes: value.atom.length + 32 };
+  }
   const buf = encodeValue(value, { utf8 });
   let plain = true;
   for (let i = 0; i < buf.length; i++) {

@@ -31,6 +31,17 @@ export interface CacheRow {
 
 const SCHEMA_VERSION = '1';
 
+/** Rows per statement in putMany (9 parameters each, far below SQLite's limit of 32,766). */
+const PUT_BATCH = 200;
+
+const UPSERT_TAIL =
+  ' ON CONFLICT(uid) DO UPDATE SET aux = CASE WHEN msg.base = excluded.base THEN msg.aux ELSE NULL END, base = excluded.base, name = excluded.name, flags = excluded.flags, ' +
+  'modseq = excluded.modseq, size = excluded.size, mtime = excluded.mtime, savedate = excluded.savedate, guid = excluded.guid';
+
+function upsertSql(rows: number): string {
+  return 'INSERT INTO msg (uid, base, name, flags, modseq, size, mtime, savedate, guid, aux) VALUES ' + Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)').join(', ') + UPSERT_TAIL;
+}
+
 /** The cache database of one folder. */
 export class FolderCache {
   private readonly db: Database.Database;
@@ -47,6 +58,7 @@ export class FolderCache {
     getAux: Database.Statement;
     setAux: Database.Statement;
     setMtime: Database.Statement;
+    upsertMany: Database.Statement;
   };
   /** True when the database lives only in memory (the file could not be used). */
   readonly inMemory: boolean;
@@ -59,11 +71,9 @@ export class FolderCache {
       all: db.prepare('SELECT uid, base, name, flags, modseq, size, mtime, savedate, guid FROM msg ORDER BY uid').raw(true),
       since: db.prepare('SELECT uid, base, name, flags, modseq, size, mtime, savedate, guid FROM msg WHERE modseq > ? ORDER BY uid').raw(true),
       get: db.prepare('SELECT uid, base, name, flags, modseq, size, mtime, savedate, guid FROM msg WHERE uid = ?'),
-      upsert: db.prepare(
-        'INSERT INTO msg (uid, base, name, flags, modseq, size, mtime, savedate, guid, aux) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ' +
-          'ON CONFLICT(uid) DO UPDATE SET aux = CASE WHEN msg.base = excluded.base THEN msg.aux ELSE NULL END, base = excluded.base, name = excluded.name, flags = excluded.flags, ' +
-          'modseq = excluded.modseq, size = excluded.size, mtime = excluded.mtime, savedate = excluded.savedate, guid = excluded.guid',
-      ),
+      upsert: db.prepare(upsertSql(1)),
+      // A cold sync of a large folder writes every row: one statement per PUT_BATCH rows.
+      upsertMany: db.prepare(upsertSql(PUT_BATCH)),
       del: db.prepare('DELETE FROM msg WHERE uid = ?'),
       gone: db.prepare('INSERT OR REPLACE INTO gone (uid, modseq) VALUES (?, ?)'),
       goneSince: db.prepare('SELECT uid FROM gone WHERE modseq > ? ORDER BY uid'),
@@ -173,7 +183,19 @@ export class FolderCache {
 
   /** Insert or replace a row (the blob stays only while the base name is unchanged). */
   put(row: CacheRow): void {
-    this.stmts.upsert.run(row.uid, row.base, row.name, row.flags, row.modseq, row.size, Number.isNaN(row.mtime) ? -1 : Math.round(row.mtime), Math.round(row.savedate), row.guid);
+    this.stmts.upsert.run(rowParams(row));
+  }
+
+  /** put() for many rows (inside a transaction), in batches; rows must have distinct UIDs. */
+  putMany(rows: readonly CacheRow[]): void {
+    let i = 0;
+    const params: unknown[] = [];
+    for (; i + PUT_BATCH <= rows.length; i += PUT_BATCH) {
+      params.length = 0;
+      for (let j = i; j < i + PUT_BATCH; j++) params.push(...rowParams(rows[j] as CacheRow));
+      this.stmts.upsertMany.run(params);
+    }
+    for (; i < rows.length; i++) this.put(rows[i] as CacheRow);
   }
 
   /** Record INTERNALDATEs looked up after the row was written. */
@@ -207,6 +229,11 @@ export class FolderCache {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** The upsert parameters of a row, in column order. */
+function rowParams(row: CacheRow): unknown[] {
+  return [row.uid, row.base, row.name, row.flags, row.modseq, row.size, Number.isNaN(row.mtime) ? -1 : Math.round(row.mtime), Math.round(row.savedate), row.guid];
 }
 
 // MODSEQs stay far below 2^53, so SQLite integers come back as plain numbers.

@@ -15,7 +15,7 @@ import { FolderCache, type CacheRow } from './cache.js';
 import { Dotlock } from './dotlock.js';
 import { buildName, lettersToFlags, newBaseName, parseName, preservedLetters, servedBytes, servedSize, sortLetters, systemLetter } from './filename.js';
 import { fsyncDir, isErr, mkdirOwned, writeNewFile, type Owner } from './fsutil.js';
-import { addKeywords, keywordIndex, keywordsStamp, readKeywords, type KeywordTable } from './keywords.js';
+import { addKeywords, keywordIndex, keywordsStampSync, readKeywords, type KeywordTable } from './keywords.js';
 import { Mutex } from './mutex.js';
 import { canonicalFlags } from '../common.js';
 import { formatRecord, newMailboxGuid, parseUidlist, recordExt, serializeUidlist, type Uidlist, type UidlistRecord } from './uidlist.js';
@@ -58,6 +58,8 @@ interface Entry {
   guid: string;
   /** EMAILID, computed once (a hash of the GUID). */
   id?: string;
+  /** The MessageMeta last built for this entry, valid while its modseq is the entry's (flags never change without a new MODSEQ). */
+  meta?: MessageMeta;
 }
 
 /** What changed, for events. */
@@ -78,6 +80,16 @@ function sigOf(st: BigIntStats | null): string {
 async function statOrNull(p: string): Promise<BigIntStats | null> {
   try {
     return await fs.stat(p, { bigint: true });
+  } catch (err) {
+    if (isErr(err, 'ENOENT', 'ENOTDIR')) return null;
+    throw err;
+  }
+}
+
+/** statOrNull done synchronously: the quiet check of every sync is three stats, cheaper than three thread-pool hops. */
+function statSyncOrNull(p: string): BigIntStats | null {
+  try {
+    return statSync(p, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch (err) {
     if (isErr(err, 'ENOENT', 'ENOTDIR')) return null;
     throw err;
@@ -105,39 +117,67 @@ export function emailIdOf(guid: string): string {
   return enc.length <= 200 ? 'M' + enc : 'H' + createHash('sha256').update(guid).digest('base64url').slice(0, 32);
 }
 
+/**
+ * The metadata of an entry, built once per change and shared by every caller (SELECT of every
+ * session, FETCH, STORE replies): callers treat MessageMeta as read-only, and the flag list is frozen
+ * to keep it so.
+ */
 function toMeta(e: Entry, mtimeOf: (e: Entry) => number): MessageMeta {
+  const cached = e.meta;
+  if (cached !== undefined && cached.modSeq === e.modseq) return cached;
+  return (e.meta = buildMeta(e, mtimeOf));
+}
+
+function buildMeta(e: Entry, mtimeOf: (e: Entry) => number): MessageMeta {
   const id = (e.id ??= emailIdOf(e.guid));
-  const meta = {
+  // Lists shared between entries (see flagsOfName) are frozen already and can be handed out as they are.
+  const flags = Object.isFrozen(e.flags) ? e.flags : (Object.freeze([...e.flags]) as string[]);
+  // Not looked up yet (a cold SELECT does not stat every file, as Dovecot does not): on first use.
+  if (Number.isNaN(e.mtime)) return new LazyDateMeta(e, mtimeOf, flags, id);
+  return {
     uid: e.uid,
-    flags: [...e.flags],
+    flags,
     modSeq: e.modseq,
     size: e.size,
-    internalDate: new Date(0),
+    internalDate: new Date(e.mtime),
     saveDate: new Date(e.savedate),
     emailId: id,
     threadId: id,
   };
-  if (!Number.isNaN(e.mtime)) {
-    meta.internalDate = new Date(e.mtime);
-    return meta;
+}
+
+/** A MessageMeta whose INTERNALDATE is looked up (a stat) when first read; one class, so no closures per message. */
+class LazyDateMeta implements MessageMeta {
+  readonly uid: number;
+  readonly flags: string[];
+  readonly modSeq: bigint;
+  readonly size: number;
+  readonly saveDate: Date;
+  readonly emailId: string;
+  readonly threadId: string;
+  readonly #entry: Entry;
+  readonly #mtimeOf: (e: Entry) => number;
+  #date: Date | undefined;
+
+  constructor(e: Entry, mtimeOf: (e: Entry) => number, flags: string[], id: string) {
+    this.uid = e.uid;
+    this.flags = flags;
+    this.modSeq = e.modseq;
+    this.size = e.size;
+    this.saveDate = new Date(e.savedate);
+    this.emailId = id;
+    this.threadId = id;
+    this.#entry = e;
+    this.#mtimeOf = mtimeOf;
   }
-  // Not looked up yet (a cold SELECT does not stat every file, as Dovecot does not): on first use.
-  let date: Date | undefined;
-  return {
-    uid: meta.uid,
-    flags: meta.flags,
-    modSeq: meta.modSeq,
-    size: meta.size,
-    get internalDate(): Date {
-      return (date ??= new Date(mtimeOf(e)));
-    },
-    set internalDate(d: Date) {
-      date = d;
-    },
-    saveDate: meta.saveDate,
-    emailId: id,
-    threadId: id,
-  };
+
+  get internalDate(): Date {
+    return (this.#date ??= new Date(this.#mtimeOf(this.#entry)));
+  }
+
+  set internalDate(d: Date) {
+    this.#date = d;
+  }
 }
 
 function rowOf(e: Entry): CacheRow {
@@ -172,7 +212,27 @@ export class Folder {
   private kwApplied = '';
   private entries = new Map<number, Entry>();
   private sortedCache: number[] | null = null;
-  private knownHms = 1n;
+  /** Every message's metadata, ascending (shared: callers get copies of the array), and the counters; rebuilt after a change. */
+  private metaList: MessageMeta[] | null = null;
+  private countsCache: { messages: number; unseen: number; deleted: number; size: number } | null = null;
+  private hms = 1n;
+
+  /** HIGHESTMODSEQ this object is in step with; every change to the entries ends by setting it. */
+  private get knownHms(): bigint {
+    return this.hms;
+  }
+
+  private set knownHms(v: bigint) {
+    this.hms = v;
+    this.changed();
+  }
+
+  /** Forget what was derived from the entries (after any change to them). */
+  private changed(): void {
+    this.sortedCache = null;
+    this.metaList = null;
+    this.countsCache = null;
+  }
   private newSig = '';
   private curSig = '';
   private lastScanStart = 0;
@@ -255,7 +315,8 @@ export class Folder {
 
   /** Every message's metadata, ascending. */
   metas(): MessageMeta[] {
-    return this.sortedUids().map((uid) => toMeta(this.entries.get(uid) as Entry, this.mtimeOf));
+    this.metaList ??= this.sortedUids().map((uid) => toMeta(this.entries.get(uid) as Entry, this.mtimeOf));
+    return this.metaList.slice();
   }
 
   /** Metadata of some UIDs (missing ones omitted), ascending. */
@@ -270,6 +331,7 @@ export class Folder {
 
   /** Counters. */
   counts(): { messages: number; unseen: number; deleted: number; size: number } {
+    if (this.countsCache) return { ...this.countsCache };
     let unseen = 0;
     let deleted = 0;
     let size = 0;
@@ -278,7 +340,8 @@ export class Folder {
       if (e.flags.includes('\\Deleted')) deleted++;
       size += e.size;
     }
-    return { messages: this.entries.size, unseen, deleted, size };
+    this.countsCache = { messages: this.entries.size, unseen, deleted, size };
+    return { ...this.countsCache };
   }
 
   /** Messages changed since a MODSEQ, and UIDs expunged since. */
@@ -366,9 +429,20 @@ export class Folder {
     return map;
   }
 
+  /** Flag lists by letters, for the keyword table they were resolved with (most files share a handful of combinations). */
+  private flagMemo: { table: KeywordTable; byLetters: Map<string, string[]> } | null = null;
+
+  /** The flags of a file name; entries of equal letters share one list (never changed in place, only replaced). */
   private flagsOfName(name: string): string[] {
     if (name.startsWith('new/')) return [];
-    return lettersToFlags(parseName(name.slice(4)).letters, this.kw.names);
+    const letters = parseName(name.slice(4)).letters;
+    if (this.flagMemo?.table !== this.kw) this.flagMemo = { table: this.kw, byLetters: new Map() };
+    let flags = this.flagMemo.byLetters.get(letters);
+    if (!flags) {
+      flags = Object.freeze(lettersToFlags(letters, this.kw.names)) as string[];
+      this.flagMemo.byLetters.set(letters, flags);
+    }
+    return flags;
   }
 
   private async withUidlistLock<T>(fn: (lock: Dotlock) => Promise<T>): Promise<T> {
@@ -522,7 +596,7 @@ export class Folder {
     for (const uid of this.cache.goneSince(this.knownHms)) {
       if (this.entries.delete(uid)) {
         delta.expunge = true;
-        this.sortedCache = null;
+        this.changed();
       }
       merged.add(uid);
     }
@@ -531,7 +605,7 @@ export class Folder {
       const e = entryOf(row);
       if (!old) {
         delta.append = true;
-        this.sortedCache = null;
+        this.changed();
       } else if (!sameFlags(old.flags, e.flags)) delta.flags = true;
       this.entries.set(row.uid, e);
       merged.add(row.uid);
@@ -550,12 +624,10 @@ export class Folder {
 
   /** The sync itself; the caller holds the mutex. */
   async syncLocked(force: boolean): Promise<void> {
-    const [ulSt, newSt, curSt, kwSig] = await Promise.all([
-      statOrNull(this.uidlistPath),
-      statOrNull(path.join(this.dir, 'new')),
-      statOrNull(path.join(this.dir, 'cur')),
-      keywordsStamp(this.keywordsPath),
-    ]);
+    const ulSt = statSyncOrNull(this.uidlistPath);
+    const newSt = statSyncOrNull(path.join(this.dir, 'new'));
+    const curSt = statSyncOrNull(path.join(this.dir, 'cur'));
+    const kwSig = keywordsStampSync(this.keywordsPath);
     const quiet =
       !force &&
       !this.forceNext &&
@@ -597,7 +669,7 @@ export class Folder {
     if (this.cache.meta('uidvalidity') !== String(list.uidValidity) && this.entries.size > 0) {
       // Another UIDVALIDITY: everything we cached belongs to the old one.
       this.entries.clear();
-      this.sortedCache = null;
+      this.changed();
     }
     const sizes = this.sizesOfNew(scan);
     const delta = noDelta();
@@ -609,11 +681,13 @@ export class Folder {
         if (this.cache.meta('uidvalidity') !== undefined) delta.expunge = this.entries.size > 0;
         this.cache.reset(list.uidValidity);
         this.entries.clear();
-        this.sortedCache = null;
+        this.changed();
       }
       const merged = this.mergeFromCache(delta);
       const kwChanged = this.kw.stamp !== this.kwApplied;
       const now = Date.now();
+      // Rows of new messages, written together at the end (a cold start writes one per message).
+      const fresh: CacheRow[] = [];
       for (const rec of list.records) {
         if (merged.has(rec.uid)) continue;
         const name = scan.get(rec.base);
@@ -648,16 +722,17 @@ export class Folder {
         };
         if (e) this.cache.remove(e.uid, ne.modseq);
         this.entries.set(rec.uid, ne);
-        this.sortedCache = null;
-        this.cache.put(rowOf(ne));
+        this.changed();
+        fresh.push(rowOf(ne));
         delta.append = true;
       }
+      this.cache.putMany(fresh);
       for (const e of [...this.entries.values()]) {
         if (merged.has(e.uid)) continue;
         if (scan.has(e.base) && this.byBase.get(e.base)?.uid === e.uid) continue;
         this.cache.remove(e.uid, mod());
         this.entries.delete(e.uid);
-        this.sortedCache = null;
+        this.changed();
         delta.expunge = true;
       }
       if (this.kwApplied !== this.kw.stamp) this.cache.setMeta('kw', this.kw.stamp);
@@ -814,7 +889,7 @@ export class Folder {
         this.entries.set(e.uid, e);
         this.cache.put(rowOf(e));
       }
-      this.sortedCache = null;
+      this.changed();
       this.knownHms = this.cache.highestModSeq();
     });
     this.emit(delta);
@@ -946,7 +1021,7 @@ export class Folder {
         this.cache.remove(uid, (ms ??= this.cache.nextModSeq()));
         this.entries.delete(uid);
       }
-      this.sortedCache = null;
+      this.changed();
       this.knownHms = this.cache.highestModSeq();
     });
     this.emit(delta);
@@ -1057,7 +1132,7 @@ export class Folder {
         this.entries.delete(uid);
         done.push(uid);
       }
-      this.sortedCache = null;
+      this.changed();
       this.knownHms = this.cache.highestModSeq();
     });
     this.emit(delta);

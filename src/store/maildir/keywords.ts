@@ -3,7 +3,7 @@
  * (0 = 'a'). Dovecot only adds names while holding the folder's dovecot-uidlist.lock and writes the
  * file through dovecot-keywords.lock renamed over it; we do the same, so the two never disagree.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import { Dotlock } from './dotlock.js';
 import { isErr, type Owner } from './fsutil.js';
 
@@ -52,6 +52,17 @@ export async function keywordsStamp(file: string): Promise<string> {
     return `${st.ino}/${st.mtimeMs}/${st.size}`;
   } catch (err) {
     if (isErr(err, 'ENOENT')) return '';
+    throw err;
+  }
+}
+
+/** keywordsStamp without a thread-pool round trip (a stat is far cheaper than the hop). */
+export function keywordsStampSync(file: string): string {
+  try {
+    const st = statSync(file, { throwIfNoEntry: false });
+    return st ? `${st.ino}/${st.mtimeMs}/${st.size}` : '';
+  } catch (err) {
+    if (isErr(err, 'ENOENT', 'ENOTDIR')) return '';
     throw err;
   }
 }

@@ -53,6 +53,8 @@ interface MemMessage {
   saveDate: Date;
   emailId: string;
   threadId: string;
+  /** The server's opaque cache entry (NewMessage.structure), if it gave one. */
+  structure?: Buffer;
 }
 
 interface MemMailbox {
@@ -231,6 +233,24 @@ class MemoryMailboxHandle implements MailboxHandle {
     return out;
   }
 
+  async structures(uids: number[]): Promise<Map<number, Buffer>> {
+    const byUid = this.live().byUid;
+    const out = new Map<number, Buffer>();
+    for (const uid of uids) {
+      const s = byUid.get(uid)?.structure;
+      if (s !== undefined) out.set(uid, s);
+    }
+    return out;
+  }
+
+  async saveStructures(entries: Map<number, Buffer>): Promise<void> {
+    const byUid = this.live().byUid;
+    for (const [uid, data] of entries) {
+      const m = byUid.get(uid);
+      if (m) m.structure = Buffer.from(data);
+    }
+  }
+
   async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
     const mb = this.live();
     const flags = canonicalFlags(update.flags);
@@ -297,6 +317,7 @@ class MemoryMailboxHandle implements MailboxHandle {
         saveDate: now,
         emailId: m.emailId,
         threadId: m.threadId,
+        structure: m.structure,
       })),
     );
     const sourceUids = sources.map((m) => m.uid);
@@ -323,6 +344,7 @@ class MemoryMailboxHandle implements MailboxHandle {
 
 /** One user's view onto the shared per-user state. */
 class MemoryUserMailStore implements UserMailStore {
+  readonly keepsStructures = true;
   private readonly own = new Set<(e: ChangeEvent) => void>();
 
   constructor(private readonly u: MemUser) {}
@@ -430,6 +452,7 @@ class MemoryUserMailStore implements UserMailStore {
         saveDate: now,
         emailId: 'M' + id,
         threadId: 'T' + id,
+        structure: m.structure ? Buffer.from(m.structure) : undefined,
       };
     });
     const used = usage(this.u);

@@ -4,8 +4,14 @@
  * the bytes live in a table of their own so that changing a reference count does not rewrite a blob.
  */
 
-/** Schema version written to the meta table; bump with a migration when the tables change. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Schema version written to the meta table; bump with a migration when the tables change.
+ * 1: the first schema. 2: body_structure (server cache entries, MailboxHandle.structures). The DDL
+ * below is idempotent and only adds, so running it upgrades a version-1 file in place (its messages
+ * simply have no entries yet); the version is bumped so that an older imapkit, which would not
+ * delete entries with their bodies, refuses the file instead of leaving stale ones behind.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** Bits of messages.sysflags, one per storable system flag. */
 export const FLAG_BITS: ReadonlyArray<readonly [string, number]> = [
@@ -64,6 +70,13 @@ CREATE TABLE IF NOT EXISTS body_data (
   data BLOB NOT NULL
 );
 
+-- Opaque server cache entry per body (NewMessage.structure), a function of the bytes, so copies share it.
+-- A table of its own so that refcount updates never rewrite it and reading it never walks a body's overflow pages.
+CREATE TABLE IF NOT EXISTS body_structure (
+  id INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS messages (
   mailbox INTEGER NOT NULL,
   uid INTEGER NOT NULL,
@@ -103,5 +116,10 @@ CREATE TRIGGER IF NOT EXISTS messages_unref AFTER DELETE ON messages BEGIN
   UPDATE bodies SET refs = refs - 1 WHERE id = OLD.body;
   DELETE FROM body_data WHERE id = OLD.body AND (SELECT refs FROM bodies WHERE id = OLD.body) <= 0;
   DELETE FROM bodies WHERE id = OLD.body AND refs <= 0;
+END;
+
+-- Body ids can be reused once freed: an entry goes with its body (schema 2).
+CREATE TRIGGER IF NOT EXISTS bodies_gc_structure AFTER DELETE ON bodies BEGIN
+  DELETE FROM body_structure WHERE id = OLD.id;
 END;
 `;

@@ -150,6 +150,11 @@ function prepareStatements(db: Database.Database) {
       .prepare(`SELECT m.uid, d.data FROM messages m JOIN body_data d ON d.id = m.body WHERE m.mailbox = ? AND m.${UIDS_IN}`)
       .raw(true),
     msgRead: db.prepare('SELECT d.data FROM messages m JOIN body_data d ON d.id = m.body WHERE m.mailbox = ? AND m.uid = ?').pluck(),
+    structIn: db
+      .prepare(`SELECT m.uid, s.data FROM messages m JOIN body_structure s ON s.id = m.body WHERE m.mailbox = ? AND m.${UIDS_IN}`)
+      .raw(true),
+    structPut: db.prepare('INSERT OR REPLACE INTO body_structure (id, data) VALUES (?, ?)'),
+    structPutUid: db.prepare('INSERT OR REPLACE INTO body_structure (id, data) SELECT body, ? FROM messages WHERE mailbox = ? AND uid = ?'),
     msgSetFlags: db.prepare('UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox = ? AND uid = ?'),
     msgUids: db.prepare(`SELECT uid FROM messages WHERE mailbox = ? AND ${UIDS_IN} ORDER BY uid`).pluck(),
     msgAllUids: db.prepare('SELECT uid FROM messages WHERE mailbox = ? ORDER BY uid').pluck(),
@@ -207,6 +212,9 @@ class Engine {
         if (!v) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
         else if (Number(v.value) > SCHEMA_VERSION) {
           throw new StoreError('SERVERBUG', `database ${path} has schema version ${v.value}, newer than this imapkit supports (${SCHEMA_VERSION})`);
+        } else if (Number(v.value) < SCHEMA_VERSION) {
+          // 1 -> 2: SCHEMA above has just added body_structure and its trigger; nothing else to convert.
+          this.db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(SCHEMA_VERSION), 'schema_version');
         }
       });
       this.s = prepareStatements(this.db);
@@ -387,6 +395,27 @@ class SqliteMailboxHandle implements MailboxHandle {
     return out;
   }
 
+  /** Entries live per body (body_structure), so COPY and MOVE, which share the body, keep them. */
+  async structures(uids: number[]): Promise<Map<number, Buffer>> {
+    const out = new Map<number, Buffer>();
+    if (uids.length === 0) return out;
+    const rows = this.e.read(() => {
+      this.row();
+      return this.e.s.structIn.all(this.id, JSON.stringify(uids)) as Array<[number, Buffer]>;
+    });
+    for (const [uid, data] of rows) out.set(uid, data);
+    return out;
+  }
+
+  /** One write transaction for the batch; no MODSEQ, no event (a cache, not a mailbox change). */
+  async saveStructures(entries: Map<number, Buffer>): Promise<void> {
+    if (entries.size === 0) return;
+    this.e.write(() => {
+      this.row();
+      for (const [uid, data] of entries) this.e.s.structPutUid.run(data, this.id, uid);
+    });
+  }
+
   async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
     const flags = canonicalFlags(update.flags);
     const json = JSON.stringify(sortedUnique(uids));
@@ -476,6 +505,7 @@ class SqliteMailboxHandle implements MailboxHandle {
 
 /** One user's mail in a SqliteStore. */
 class SqliteUserMailStore implements UserMailStore {
+  readonly keepsStructures = true;
   private readonly own = new Set<(e: ChangeEvent) => void>();
 
   constructor(
@@ -586,6 +616,7 @@ class SqliteUserMailStore implements UserMailStore {
       const id = newObjectId('');
       return {
         data: m.data,
+        structure: m.structure,
         sha: createHash('sha256').update(m.data).digest(),
         bits: enc.bits,
         keywords: enc.keywords,
@@ -615,6 +646,7 @@ class SqliteUserMailStore implements UserMailStore {
           body = Number(this.e.s.bodyInsert.run(it.sha).lastInsertRowid);
           this.e.s.bodyDataInsert.run(body, it.data);
         }
+        if (it.structure) this.e.s.structPut.run(body, it.structure);
         this.e.s.msgInsert.run(mb.id, uid, modSeq, it.bits, it.keywords, it.data.length, it.internal, now, it.emailId, it.threadId, body);
         destUids.push(uid++);
       }
