@@ -6,5 +6,7 @@ import { register as deliver } from './deliver.js';
 import { register as importCommand } from './import.js';
 import { register as exportCommand } from './export.js';
 import { register as proxy } from './proxy.js';
+import { register as forward } from './forward.js';
+import { register as auth } from './auth.js';
 
-export const commands: Array<(program: Command) => void> = [serve, user, deliver, importCommand, exportCommand, proxy];
+export const commands: Array<(program: Command) => void> = [serve, user, deliver, importCommand, exportCommand, proxy, forward, auth];

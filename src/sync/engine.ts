@@ -619,7 +619,7 @@ export interface OpenRepositoryOptions {
 /** Build a Repository from a resolved spec (not yet opened). */
 export function openRepository(spec: RepoSpec, opts: OpenRepositoryOptions = {}): Repository {
   if (spec.type === 'maildir') {
-    return new StoreRepository(new MaildirStore({ path: spec.path }), { label: `maildir:${spec.path}`, ownsStore: true });
+    return new StoreRepository(new MaildirStore({ path: spec.path }), { label: `maildir:${spec.path}`, ownsStore: true, maildir: { root: spec.path } });
   }
   const src = spec.password;
   const password = async (): Promise<string> => {

@@ -157,6 +157,13 @@ export interface Repository {
   /** UIDs of messages whose Message-ID header is exactly this value (RFC 3501 SEARCH HEADER). */
   searchMessageId(folder: string, messageId: string): Promise<number[]>;
   /**
+   * A cheap token that changes whenever the folder's messages or flags may have changed (a local
+   * Maildir: its directories' modification times), or null when the side cannot tell or the
+   * token is not reliable right now. Equal tokens mean "unchanged": the engine skips the folder
+   * without reading it.
+   */
+  changeToken?(folder: string): Promise<string | null>;
+  /**
    * Wait until something may have changed in one of the folders (IDLE), or the signal aborts.
    * Resolves early, never rejects on abort. Sides without push resolve after `fallbackMs`.
    */

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS folder (
   a_uidnext INTEGER, b_uidnext INTEGER,
   a_count INTEGER, b_count INTEGER,
   a_maxuid INTEGER NOT NULL DEFAULT 0, b_maxuid INTEGER NOT NULL DEFAULT 0,
+  a_token TEXT, b_token TEXT,
   clean INTEGER NOT NULL DEFAULT 0,
   synced_at INTEGER,
   UNIQUE (a_name, b_name)
@@ -75,6 +76,8 @@ export interface SideState {
   count: number | null;
   /** Highest UID handled (forward: every UID up to it is done). */
   maxUid: number;
+  /** Repository.changeToken() recorded with these counters (null: none). */
+  token: string | null;
 }
 
 /** One folder pair. */
@@ -106,6 +109,8 @@ interface FolderRow {
   b_count: number | null;
   a_maxuid: number;
   b_maxuid: number;
+  a_token: string | null;
+  b_token: string | null;
   clean: number;
   synced_at: number | null;
 }
@@ -152,6 +157,7 @@ function sideOf(r: FolderRow, s: Side): SideState {
     uidNext: s === 'a' ? r.a_uidnext : r.b_uidnext,
     count: s === 'a' ? r.a_count : r.b_count,
     maxUid: s === 'a' ? r.a_maxuid : r.b_maxuid,
+    token: (s === 'a' ? r.a_token : r.b_token) ?? null,
   };
 }
 
@@ -192,6 +198,9 @@ export class SyncState {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    // Databases made before the token columns existed get them.
+    const cols = new Set((this.db.prepare('PRAGMA table_info(folder)').all() as Array<{ name: string }>).map((c) => c.name));
+    for (const c of ['a_token', 'b_token']) if (!cols.has(c)) this.db.exec(`ALTER TABLE folder ADD COLUMN ${c} TEXT`);
     const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
     if (!v) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
     else if (v.value !== SCHEMA_VERSION) throw new Error(`${file}: state database schema ${v.value} is not supported (expected ${SCHEMA_VERSION})`);
@@ -270,6 +279,7 @@ export class SyncState {
     if (st.uidNext !== undefined) col('uidnext', st.uidNext);
     if (st.count !== undefined) col('count', st.count);
     if (st.maxUid !== undefined) col('maxuid', st.maxUid);
+    if (st.token !== undefined) col('token', st.token);
     if (sets.length === 0) return;
     this.db.prepare(`UPDATE folder SET ${sets.join(', ')} WHERE id = ?`).run(...vals, folderId);
   }
@@ -288,7 +298,7 @@ export class SyncState {
     this.transaction(() => {
       this.db.prepare(`UPDATE pair SET ${side}_stale = 1 WHERE folder = ? AND ${side}_uid IS NOT NULL`).run(folderId);
       this.db.prepare('DELETE FROM intent WHERE folder = ?').run(folderId);
-      this.db.prepare(`UPDATE folder SET ${side}_uidvalidity = ?, ${side}_modseq = NULL, ${side}_uidnext = NULL, ${side}_count = NULL, ${side}_maxuid = 0, clean = 0 WHERE id = ?`).run(uidValidity, folderId);
+      this.db.prepare(`UPDATE folder SET ${side}_uidvalidity = ?, ${side}_modseq = NULL, ${side}_uidnext = NULL, ${side}_count = NULL, ${side}_maxuid = 0, ${side}_token = NULL, clean = 0 WHERE id = ?`).run(uidValidity, folderId);
     });
   }
 

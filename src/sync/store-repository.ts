@@ -3,7 +3,10 @@
  * The store already keeps UIDs, UIDVALIDITY and mod-sequences, so this is a thin adapter; it keeps
  * one open handle per folder for the life of the repository.
  */
+import { promises as fs, type Dirent } from 'node:fs';
+import path from 'node:path';
 import { StoreError, type MailboxHandle, type MailStore, type UserMailStore } from '../store/contract.js';
+import { folderDirName, nameOfDir } from '../store/maildir/index.js';
 import { messageIdOf } from './message.js';
 import {
   RepositoryError,
@@ -30,6 +33,11 @@ export interface StoreRepositoryOptions {
   user?: string;
   /** Close the store itself on close() (true when the repository opened it). */
   ownsStore?: boolean;
+  /**
+   * The store is a Maildir++ tree at this root (the user's): folders are then listed from the
+   * directory names without opening each one, and changeToken() reads directory times.
+   */
+  maildir?: { root: string; separator?: string };
 }
 
 /** Turn store errors into repository errors with a kind the CLI understands. */
@@ -92,14 +100,55 @@ export class StoreRepository implements Repository {
     }
   }
 
-  /** Every mailbox. */
+  /** Every mailbox (a Maildir: from the directory names alone, no folder is opened). */
   async listFolders(): Promise<FolderInfo[]> {
+    if (this.opts.maildir) return this.maildirFolders(this.opts.maildir.root, this.opts.maildir.separator ?? '.');
     try {
       const list = await this.u().listMailboxes();
       return list.map((m) => (m.specialUse ? { name: m.name, specialUse: m.specialUse } : { name: m.name }));
     } catch (err) {
       throw wrap(err, `${this.label}: cannot list folders`);
     }
+  }
+
+  private async maildirFolders(root: string, sep: string): Promise<FolderInfo[]> {
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(root, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [{ name: 'INBOX' }];
+      throw wrap(err, `${this.label}: cannot list folders`);
+    }
+    const out: FolderInfo[] = [{ name: 'INBOX' }];
+    for (const d of entries) {
+      const name = nameOfDir(d.name, sep);
+      if (name === null) continue;
+      const isDir = d.isDirectory() || (d.isSymbolicLink() && (await fs.stat(path.join(root, d.name)).catch(() => null))?.isDirectory() === true);
+      if (isDir) out.push({ name });
+    }
+    return out;
+  }
+
+  /**
+   * A Maildir folder changes only by files arriving in or moving between new/ and cur/ (flags are
+   * in the names) and by its uidlist being rewritten: the three modification times say whether
+   * anything happened. They are trusted only once older than the file system's timestamp tick,
+   * so a change in the same tick as the token cannot hide behind it.
+   */
+  async changeToken(folder: string): Promise<string | null> {
+    const md = this.opts.maildir;
+    if (!md) return null;
+    const dir = folder === 'INBOX' ? md.root : path.join(md.root, folderDirName(folder, md.separator ?? '.'));
+    const stats = await Promise.all(['cur', 'new', 'dovecot-uidlist'].map((f) => fs.stat(path.join(dir, f), { bigint: true }).catch(() => null)));
+    const [cur, nw, ul] = stats;
+    if (!cur || !nw || !ul) return null;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    for (const st of stats) {
+      // Whole-second times (a coarse file system) need two seconds; fine ones one tick (50 ms covers HZ >= 20).
+      const margin = st!.mtimeNs % 1_000_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+      if (now - st!.mtimeNs < margin) return null;
+    }
+    return `${cur.mtimeNs}:${nw.mtimeNs}:${ul.mtimeNs}:${ul.size}`;
   }
 
   /** Create a mailbox; an existing one is fine. */

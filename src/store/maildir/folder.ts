@@ -200,6 +200,8 @@ interface Incoming {
   guid: string;
   /** Source UID (copy/move) for the mapping. */
   sourceUid?: number;
+  /** The server's structure entry (NewMessage.structure, or the source's on copy/move), kept in the cache row. */
+  structure?: Buffer;
 }
 
 /** A Maildir folder's live state. */
@@ -783,6 +785,30 @@ export class Folder {
     if (e) this.cache.setAux(uid, e.base, data);
   }
 
+  /** The blobs of some UIDs (MailboxHandle.structures): present ones only. */
+  auxMany(uids: readonly number[]): Map<number, Buffer> {
+    this.check();
+    const out = new Map<number, Buffer>();
+    for (const uid of uids) {
+      const e = this.entries.get(uid);
+      const b = e ? this.cache.aux(uid, e.base) : null;
+      if (b) out.set(uid, b);
+    }
+    return out;
+  }
+
+  /** Store blobs of some UIDs (MailboxHandle.saveStructures): one transaction, no MODSEQ; gone UIDs skipped. */
+  setAuxMany(entries: ReadonlyMap<number, Buffer>): void {
+    this.check();
+    if (entries.size === 0) return;
+    this.cache.transaction(() => {
+      for (const [uid, data] of entries) {
+        const e = this.entries.get(uid);
+        if (e) this.cache.setAux(uid, e.base, data);
+      }
+    });
+  }
+
   // ---- writing ----
 
   /** Keyword letters for the flags, creating letters (under the uidlist lock) when needed. */
@@ -884,11 +910,13 @@ export class Folder {
       }
       this.mergeFromCache(delta);
       const ms = result.rows.length > 0 ? this.cache.nextModSeq() : 0n;
-      for (const e of result.rows) {
+      result.rows.forEach((e, i) => {
         e.modseq = ms;
         this.entries.set(e.uid, e);
         this.cache.put(rowOf(e));
-      }
+        const structure = result.placed[i]?.structure;
+        if (structure) this.cache.setAux(e.uid, e.base, structure);
+      });
       this.changed();
       this.knownHms = this.cache.highestModSeq();
     });
@@ -911,7 +939,7 @@ export class Folder {
           const date = m.internalDate ?? new Date();
           if (Number.isNaN(date.getTime())) throw new StoreError('CANNOT', 'invalid internal date');
           await writeNewFile(tmp, m.data, { owner: this.env.owner, mtime: date });
-          incoming.push({ path: tmp, rename: false, base, flags: this.cleanFlags(m.flags ?? []), size, mtime: date.getTime(), guid: base });
+          incoming.push({ path: tmp, rename: false, base, flags: this.cleanFlags(m.flags ?? []), size, mtime: date.getTime(), guid: base, structure: m.structure });
         }
         const { uids } = await this.placeLocked(incoming, origin);
         return { uidValidity: this.uidValidity, sourceUids: [], destUids: uids };
@@ -940,7 +968,7 @@ export class Folder {
     const src = path.join(this.dir, e.name);
     if (byRename) {
       await fs.access(src);
-      return { path: src, rename: true, base: e.base, flags: [...e.flags], size: e.size, mtime: this.mtimeOf(e), guid: e.guid, sourceUid: e.uid };
+      return { path: src, rename: true, base: e.base, flags: [...e.flags], size: e.size, mtime: this.mtimeOf(e), guid: e.guid, sourceUid: e.uid, structure: this.auxOf(e.uid) ?? undefined };
     }
     const p = parseName(path.basename(e.name));
     const base = newBaseName(p.fileSize ?? e.size, e.size);
@@ -960,7 +988,7 @@ export class Folder {
         await fh.close();
       }
     }
-    return { path: tmp, rename: false, base, flags: [...e.flags], size: e.size, mtime: this.mtimeOf(e), guid: e.guid, sourceUid: e.uid };
+    return { path: tmp, rename: false, base, flags: [...e.flags], size: e.size, mtime: this.mtimeOf(e), guid: e.guid, sourceUid: e.uid, structure: this.auxOf(e.uid) ?? undefined };
   }
 
   private async exportLocked(target: Folder, uids: number[], move: boolean, origin: string | undefined): Promise<UidMapping> {

@@ -414,6 +414,8 @@ class MaildirUser {
 
 /** One openUser() result; several share a MaildirUser. */
 class UserFacade implements UserMailStore {
+  /** Server structure entries are kept in each folder's cache database (MailboxHandle.structures). */
+  readonly keepsStructures = true;
   private closed = false;
   private readonly unsubs = new Set<() => void>();
 
@@ -565,7 +567,8 @@ class UserFacade implements UserMailStore {
     const core = this.live();
     const n = core.check(mailbox);
     await core.checkQuota(messages.length, messages.reduce((s, m) => s + m.data.length, 0));
-    if (core.quietlyClosed(n)) {
+    // (Structure entries live in the folder's cache, which the direct path does not open.)
+    if (core.quietlyClosed(n) && !messages.some((m) => m.structure)) {
       // Nobody here has the folder open or listens for changes (deliver, import): append the way
       // dovecot-lda does, without reading the whole folder first.
       if (!(await core.exists(n))) throw new StoreError('NONEXISTENT', `mailbox ${n} does not exist`);
@@ -658,6 +661,14 @@ class MaildirHandle implements MailboxHandle {
 
   async read(uid: number): Promise<Buffer | null> {
     return this.live().read(uid);
+  }
+
+  async structures(uids: number[]): Promise<Map<number, Buffer>> {
+    return this.live().auxMany(uids);
+  }
+
+  async saveStructures(entries: Map<number, Buffer>): Promise<void> {
+    this.live().setAuxMany(entries);
   }
 
   async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
