@@ -152,6 +152,12 @@ function isAccountFatal(err: unknown): boolean {
 
 const other = (s: Side): Side => (s === 'a' ? 'b' : 'a');
 
+/**
+ * After a run that changed at least this many messages on a side, the side is checked right away
+ * (its changes since the start are all this run's own) so the next run finds it unchanged.
+ */
+const VERIFY_AFTER = 500;
+
 /** An identity translator. */
 const IDENTITY: NameTranslator = { toLocal: (n) => n, toRemote: (n) => n };
 
@@ -345,11 +351,22 @@ export class SyncSession {
     const dryNew = opts.dryRun === true && job.create !== undefined;
     let fs = state.folder(job.aName, job.bName);
 
-    // Counters of both sides (from LIST-STATUS when the listing had them).
-    const status: Record<Side, FolderStatus> = {
-      a: dryNew && job.create === 'a' ? emptyStatus() : (job.listStatus.a ?? (await repos.a.status(names.a))),
-      b: dryNew && job.create === 'b' ? emptyStatus() : (job.listStatus.b ?? (await repos.b.status(names.b))),
-    };
+    // Counters of both sides: the recorded ones when the side's change token says nothing
+    // happened, else from LIST-STATUS when the listing had them, else STATUS.
+    const tokens: Record<Side, string | null> = { a: null, b: null };
+    const status = {} as Record<Side, FolderStatus>;
+    for (const s of ['a', 'b'] as const) {
+      if (dryNew && job.create === s) {
+        status[s] = emptyStatus();
+        continue;
+      }
+      tokens[s] = repos[s].changeToken ? await repos[s].changeToken!(names[s]).catch(() => null) : null;
+      const k = fs[s];
+      if (tokens[s] !== null && fs.clean && tokens[s] === k.token && k.uidValidity !== null && k.uidNext !== null && k.count !== null) {
+        status[s] = { uidValidity: k.uidValidity, uidNext: k.uidNext, messages: k.count };
+        if (k.highestModSeq !== null) status[s].highestModSeq = k.highestModSeq;
+      } else status[s] = job.listStatus[s] ?? (await repos[s].status(names[s]));
+    }
     for (const s of ['a', 'b'] as const) {
       const known = fs[s].uidValidity;
       if (opts.dryRun) continue;
@@ -506,15 +523,35 @@ export class SyncSession {
     if (ok) {
       for (const s of ['a', 'b'] as const) {
         // The counters read at the start, unless the side's changes since are all this run's own
-        // (then the next run finds it unchanged): anything else shows up next time.
-        const touched = s === 'a' ? applied.copied.b + applied.flagged.a + applied.removed.a > 0 : applied.copied.a + applied.flagged.b + applied.removed.b > 0;
-        const after = touched && !p.leftUnpaired ? await this.ownChangesOnly(s, fs.id, names[s], status[s]).catch(() => null) : null;
-        const st = after ?? status[s];
-        state.setSide(fs.id, s, { uidValidity: st.uidValidity, uidNext: st.uidNext, count: st.messages, highestModSeq: st.highestModSeq ?? null });
+        // (then the next run finds it unchanged): anything else shows up next time. A change
+        // token goes with counters only when it was read before they were checked.
+        const changes = s === 'a' ? applied.copied.b + applied.flagged.a + applied.removed.a : applied.copied.a + applied.flagged.b + applied.removed.b;
+        let st = status[s];
+        let token = tokens[s];
+        if (changes > 0 && changes < VERIFY_AFTER) {
+          // A small change: checking it now costs what reading it next time costs; leave it to the next run.
+          token = null;
+        } else if (changes > 0) {
+          token = await this.stableToken(s, names[s]);
+          const after = p.leftUnpaired ? null : await this.ownChangesOnly(s, fs.id, names[s], status[s]).catch(() => null);
+          if (after) st = after;
+          else token = null;
+        }
+        state.setSide(fs.id, s, { uidValidity: st.uidValidity, uidNext: st.uidNext, count: st.messages, highestModSeq: st.highestModSeq ?? null, token });
       }
-    }
+    } else for (const s of ['a', 'b'] as const) state.setSide(fs.id, s, { token: null });
     state.setClean(fs.id, ok && !p.leftUnpaired);
     return result;
+  }
+
+  /** The side's change token, waiting once for it to settle when it was written this very moment. */
+  private async stableToken(s: Side, name: string): Promise<string | null> {
+    const repo = this.spec[s];
+    if (!repo.changeToken) return null;
+    const t = await repo.changeToken(name).catch(() => null);
+    if (t !== null) return t;
+    await new Promise((r) => setTimeout(r, 60));
+    return repo.changeToken(name).catch(() => null);
   }
 
   /**

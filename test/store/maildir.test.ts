@@ -336,6 +336,24 @@ describe('cache', () => {
     expect(modseqs.size).toBe(2);
   });
 
+  it('keeps server structure entries only with keepStructures, across restarts, until the message changes name', async () => {
+    const plain = await newStore().openUser('alice');
+    expect(plain.keepsStructures).toBe(false);
+    expect((await plain.open('INBOX')).structures).toBeUndefined();
+    const entry = Buffer.from([0, 0xff, 1, 2, 3]);
+    const u = await newStore({ keepStructures: true }).openUser('bob');
+    expect(u.keepsStructures).toBe(true);
+    const h = await u.open('INBOX');
+    const r = await u.append('INBOX', [{ data: msg(1), structure: entry }, { data: msg(2) }]);
+    await h.saveStructures!(new Map([[r.destUids[1]!, Buffer.from('two')]]));
+    await h.updateFlags(r.destUids, { action: 'add', flags: ['\Seen'] });
+    // Another process (a new store on the same files) reads the entries from the folder's cache database.
+    const again = await (await newStore({ keepStructures: true }).openUser('bob')).open('INBOX');
+    const got = await again.structures!(r.destUids);
+    expect(got.get(r.destUids[0]!)).toEqual(entry);
+    expect(got.get(r.destUids[1]!)).toEqual(Buffer.from('two'));
+  });
+
   it('a cache directory outside the Maildir (INDEX=) keeps the Maildir free of imapkit files', async () => {
     const cache = path.join(dir, 'cache', '%u');
     const u = await newStore({ cacheDir: cache }).openUser('alice');

@@ -11,7 +11,11 @@ import { SyncSession, type SessionSpec } from '../../src/sync/engine.js';
 import { SyncState } from '../../src/sync/state.js';
 import { StoreRepository } from '../../src/sync/store-repository.js';
 import { nameTranslator } from '../../src/sync/config.js';
-import type { AppendItem, AppendResult, Repository } from '../../src/sync/repository.js';
+import type { AppendItem, AppendResult, Repository, SnapshotOptions } from '../../src/sync/repository.js';
+import { MaildirStore } from '../../src/store/maildir/index.js';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 function msg(id: string, body = 'hello'): Buffer {
   return Buffer.from(`Message-ID: <${id}@test>\r\nSubject: ${id}\r\nFrom: a@example.org\r\n\r\n${body}\r\n`);
@@ -262,6 +266,48 @@ describe('sync engine on memory stores', () => {
     const full = await s.run();
     expect(full.flagged.b).toBe(1);
     expect(await flagsOf(B, 'q1')).toEqual(['\\Flagged']);
+  });
+
+  it('a Maildir side whose directories did not change is not read at all, and a change is still seen', async () => {
+    const A = await side('A');
+    await A.user.append('INBOX', [{ data: msg('t1') }]);
+    const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'imapkit-sync-token-')), 'Mail');
+    const store = new MaildirStore({ path: root });
+    const B = new StoreRepository(store, { label: 'maildir', maildir: { root } });
+    let reads = 0;
+    const counting: Repository = Object.create(B) as Repository;
+    counting.status = async (f: string) => {
+      reads++;
+      return B.status(f);
+    };
+    counting.snapshot = async (f: string, o?: SnapshotOptions) => {
+      reads++;
+      return B.snapshot(f, o);
+    };
+    await B.open();
+    const state = SyncState.memory();
+    const s = session(A.repo, counting, state);
+    expect((await s.run()).ok).toBe(true);
+    // Let the directory times age past the file system's timestamp tick.
+    await new Promise((r) => setTimeout(r, 120));
+    await s.run();
+    await new Promise((r) => setTimeout(r, 120));
+    reads = 0;
+    const quiet = await s.run();
+    expect(quiet.folders.every((f) => f.unchanged)).toBe(true);
+    expect(reads).toBe(0);
+    // Another program adds a message to the Maildir: the token changes and the message is copied.
+    const other = new MaildirStore({ path: root });
+    const u = await other.openUser('x');
+    await u.append('INBOX', [{ data: msg('t2') }]);
+    await u.close();
+    await other.close();
+    await new Promise((r) => setTimeout(r, 120));
+    const r = await s.run();
+    expect(r.copied.b).toBe(1);
+    expect(await ids(A)).toEqual(['t1', 't2']);
+    await B.close();
+    await store.close();
   });
 
   it('dry run plans without changing anything', async () => {

@@ -51,6 +51,12 @@ export interface MaildirStoreOptions {
   keepOpenMs?: number;
   /** Receives warnings (broken uidlist, unusable cache, ...). */
   warn?: (message: string) => void;
+  /**
+   * Keep the server's structure entries (ENVELOPE/BODYSTRUCTURE answers, UserMailStore.keepsStructures)
+   * in each folder's cache database (default false: with today's server, a first FETCH ENVELOPE of a
+   * folder then also computes BODYSTRUCTURE and writes every entry back, which costs more than it saves).
+   */
+  keepStructures?: boolean;
 }
 
 const SPECIAL_USE_FILE = 'imapkit-special-use';
@@ -414,12 +420,14 @@ class MaildirUser {
 
 /** One openUser() result; several share a MaildirUser. */
 class UserFacade implements UserMailStore {
-  /** Server structure entries are kept in each folder's cache database (MailboxHandle.structures). */
-  readonly keepsStructures = true;
+  /** With the keepStructures option: server structure entries are kept in each folder's cache database. */
+  readonly keepsStructures: boolean;
   private closed = false;
   private readonly unsubs = new Set<() => void>();
 
-  constructor(private readonly core: MaildirUser) {}
+  constructor(private readonly core: MaildirUser) {
+    this.keepsStructures = core.opts.keepStructures === true;
+  }
 
   get user(): string {
     return this.core.user;
@@ -560,7 +568,7 @@ class UserFacade implements UserMailStore {
     const f = await core.folder(name);
     await f.sync();
     f.refs++;
-    return new MaildirHandle(core, f);
+    return core.opts.keepStructures === true ? new StructuresHandle(core, f) : new MaildirHandle(core, f);
   }
 
   async append(mailbox: string, messages: NewMessage[], origin?: string): Promise<UidMapping> {
@@ -635,7 +643,7 @@ class MaildirHandle implements MailboxHandle {
     return this.folder.name;
   }
 
-  private live(): Folder {
+  protected live(): Folder {
     if (this.closed) throw new StoreError('SERVERBUG', 'mailbox handle already closed');
     if (this.folder.gone) throw new StoreError('NONEXISTENT', `mailbox ${this.name} no longer exists`);
     return this.folder;
@@ -661,14 +669,6 @@ class MaildirHandle implements MailboxHandle {
 
   async read(uid: number): Promise<Buffer | null> {
     return this.live().read(uid);
-  }
-
-  async structures(uids: number[]): Promise<Map<number, Buffer>> {
-    return this.live().auxMany(uids);
-  }
-
-  async saveStructures(entries: Map<number, Buffer>): Promise<void> {
-    this.live().setAuxMany(entries);
   }
 
   async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
@@ -704,5 +704,16 @@ class MaildirHandle implements MailboxHandle {
     if (this.closed) return;
     this.closed = true;
     this.folder.refs--;
+  }
+}
+
+/** A handle with the optional structures capability (the keepStructures option). */
+class StructuresHandle extends MaildirHandle {
+  async structures(uids: number[]): Promise<Map<number, Buffer>> {
+    return this.live().auxMany(uids);
+  }
+
+  async saveStructures(entries: Map<number, Buffer>): Promise<void> {
+    this.live().setAuxMany(entries);
   }
 }
