@@ -247,10 +247,13 @@ export class CommandParser {
       this.pieces = [];
     }
     this.lineLen = 0;
+    // The discarded-line path strips the CR itself: keep it here so "{6+}\r\r\n" is judged the same
+    // whether the line arrived in one chunk or several (found by the fuzz test).
+    const withCr = line;
     if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
     if (line.length > max) {
-      this.pieces = [line];
-      this.lineLen = line.length;
+      this.pieces = [withCr];
+      this.lineLen = withCr.length;
       this.lineTooLong(EMPTY);
       this.endDiscardedLine();
       return;

@@ -391,3 +391,23 @@ describe('robustness', () => {
     expect(feed(['(bad NOOP\r\n'])[0]).toMatchObject({ kind: 'error', tag: '*' });
   });
 });
+
+describe('over-long line ending in "{n+}\\r\\r\\n"', () => {
+  it('gives the same events whole and chunked (the line does not end in a literal header)', () => {
+    const limits = { maxLineLength: 200, maxLiteralSize: 300, maxDepth: 6, maxItems: 60, maxCommandSize: 1200 };
+    const input = Buffer.from(`a3 LOGIN ${'NOT '.repeat(60)}joe {6+}\r\r\nsecret\r\n`, 'latin1');
+    const run = (chunks: Buffer[]): string[] => {
+      const p = new CommandParser(limits);
+      const out: string[] = [];
+      for (const c of chunks) {
+        p.push(c);
+        for (let ev = p.next(); ev; ev = p.next()) out.push(`${ev.kind}:${ev.kind === 'error' ? ev.tag : ''}`);
+      }
+      return out;
+    };
+    const whole = run([input]);
+    expect(run([input.subarray(0, 100), input.subarray(100)])).toEqual(whole);
+    // "secret" starts a new command line: it is not swallowed as literal data.
+    expect(whole).toContain('error:secret');
+  });
+});
