@@ -8,5 +8,6 @@ import { register as exportCommand } from './export.js';
 import { register as proxy } from './proxy.js';
 import { register as forward } from './forward.js';
 import { register as auth } from './auth.js';
+import { register as sync } from './sync.js';
 
-export const commands: Array<(program: Command) => void> = [serve, user, deliver, importCommand, exportCommand, proxy, forward, auth];
+export const commands: Array<(program: Command) => void> = [serve, user, deliver, importCommand, exportCommand, proxy, sync, forward, auth];
