@@ -3,6 +3,7 @@
  * prints its statistics; `imapkit proxy user add|remove NAME` manages local passwords for OAuth2
  * translation.
  */
+import { promptHidden } from './user.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { ConfigError } from '../config/load.js';
@@ -46,32 +47,7 @@ async function readPassword(prompt: string): Promise<string> {
     }
     return '';
   }
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
-  stdin.resume();
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      for (const ch of d.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') {
-          stdin.off('data', onData);
-          stdin.setRawMode(false);
-          stdin.pause();
-          process.stderr.write('\n');
-          resolve(out);
-          return;
-        }
-        if (ch === '\u0003') {
-          stdin.setRawMode(false);
-          reject(new Error('cancelled'));
-          return;
-        }
-        if (ch === '\u007f') out = out.slice(0, -1);
-        else out += ch;
-      }
-    };
-    stdin.on('data', onData);
-  });
+  return promptHidden({ stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }, prompt);
 }
 
 async function usersFileFrom(opts: { config?: string; usersFile?: string }): Promise<string> {
