@@ -6,7 +6,6 @@
  * The exit status says whether everything synced (0), something failed (1), or the configuration
  * or command line is wrong (78).
  */
-import { promptHidden } from './user.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -110,11 +109,32 @@ export function parseRepoUrl(arg: string): RepoSpec {
 async function promptPassword(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) throw new ConfigError(`no password: standard input is not a terminal; use --password-command or IMAPKIT_PASSWORD`);
-  try {
-    return await promptHidden({ stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }, prompt);
-  } catch (err) {
-    throw new ConfigError((err as Error).message);
-  }
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          stdin.off('data', onData);
+          stdin.setRawMode(false);
+          stdin.pause();
+          process.stderr.write('\n');
+          resolve(out);
+          return;
+        }
+        if (ch === '\u0003') {
+          stdin.setRawMode(false);
+          reject(new ConfigError('cancelled'));
+          return;
+        }
+        if (ch === '\u007f') out = out.slice(0, -1);
+        else out += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 /** The account of the URL form: remote and local repositories, state file named after both. */
