@@ -54,6 +54,13 @@ function stamp(d: Date): string {
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}-${p(d.getUTCMilliseconds(), 3)}`;
 }
 
+/** Timestamp and collision number of a rotated file's suffix (`-10` sorts after `-9`). */
+function rotationKey(suffix: string): [string, number] {
+  const stampPart = suffix.slice(0, 19);
+  const n = suffix.length > 19 ? Number(suffix.slice(20)) : 0;
+  return [stampPart, n];
+}
+
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -96,8 +103,11 @@ export class RotatingFile {
   /** Rename the current file aside, start a new one, compress and prune in the background. */
   rotate(): void {
     closeSync(this.fd);
-    let target = `${this.file}.${stamp(new Date())}`;
-    for (let i = 1; existsSync(target) || existsSync(`${target}.zst`) || existsSync(`${target}.gz`); i++) target = `${this.file}.${stamp(new Date())}-${i}`;
+    // One timestamp for every candidate: re-reading the clock here could yield a later stamp with
+    // a suffix, which would sort after the next rotation's plain name and misorder the files.
+    const base = `${this.file}.${stamp(new Date())}`;
+    let target = base;
+    for (let i = 1; existsSync(target) || existsSync(`${target}.zst`) || existsSync(`${target}.gz`); i++) target = `${base}-${i}`;
     renameSync(this.file, target);
     this.fd = openSync(this.file, 'a', 0o600);
     this.size = 0;
@@ -109,9 +119,9 @@ export class RotatingFile {
     return readdirSync(path.dirname(this.file))
       .filter((n) => this.rotatedRe.test(n))
       .sort((a, b) => {
-        const ka = this.rotatedRe.exec(a)![1]!;
-        const kb = this.rotatedRe.exec(b)![1]!;
-        return ka < kb ? -1 : ka > kb ? 1 : 0;
+        const [sa, na] = rotationKey(this.rotatedRe.exec(a)![1]!);
+        const [sb, nb] = rotationKey(this.rotatedRe.exec(b)![1]!);
+        return sa < sb ? -1 : sa > sb ? 1 : na - nb;
       });
   }
 

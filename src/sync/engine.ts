@@ -403,10 +403,11 @@ export class SyncSession {
         entries.b = sb.messages;
       }
     } else {
-      for (const s of ['a', 'b'] as const) {
-        if (dryNew && job.create === s) continue;
-        entries[s] = await this.readSide(s, fs, pairs, status, unchanged(s), intents.length > 0);
-      }
+      // Both sides at once: a server's SELECT and FETCH overlap the local side's scan.
+      const read = async (s: Side) => {
+        if (!(dryNew && job.create === s)) entries[s] = await this.readSide(s, fs, pairs, status, unchanged(s), intents.length > 0);
+      };
+      await Promise.all([read('a'), read('b')]);
     }
     // Forward: messages before `since` count as done without a copy.
     const before = new Set<number>();
@@ -727,4 +728,5 @@ export async function syncAccount(spec: AccountSpec, opts: RunOptions & OpenRepo
   }
 }
 
-export { other as otherSide };
+/** The other side of a pair. */
+export const otherSide = other;

@@ -6,7 +6,7 @@
  * database must pass SQLite's integrity check, and the Maildir must open in Dovecot and in mbsync.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, chownSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, chownSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -57,6 +57,7 @@ describe.runIf(enabled)('sync crash safety against Dovecot', () => {
 
   afterAll(async () => {
     await dc?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   /**

@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -50,6 +50,7 @@ describe.runIf(enabled)('sync failures end clearly', () => {
 
   afterAll(async () => {
     await dc?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('a bad config names the file, the account and the key, and exits 78', async () => {

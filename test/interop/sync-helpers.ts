@@ -238,6 +238,11 @@ export async function bundledCli(): Promise<{ command: string; args: string[] }>
     const esbuild = (await import('esbuild')) as { build: (o: Record<string, unknown>) => Promise<unknown> };
     const outdir = path.join(ROOT, 'node_modules', '.cache', 'imapkit-sync-test');
     mkdirSync(outdir, { recursive: true });
+    // Bundles of earlier runs (one per test process) go once they are an hour old.
+    for (const f of readdirSync(outdir)) {
+      const p = path.join(outdir, f);
+      if (Date.now() - statSync(p).mtimeMs > 3600_000) rmSync(p, { force: true });
+    }
     const outfile = path.join(outdir, `cli-${process.pid}-${Date.now()}.mjs`);
     await esbuild.build({
       entryPoints: [path.join(ROOT, 'test/interop/sync-cli.ts')],

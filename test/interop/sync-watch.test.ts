@@ -4,6 +4,7 @@
  * sync under way finish and exits 0.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledCli, havePeer, identity, imapClient, maildirIdentities, simpleMessage, startDovecot, tempDir, type Dovecot } from './sync-helpers.js';
@@ -35,6 +36,7 @@ describe.runIf(enabled)('sync --watch', () => {
   afterAll(async () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
     await dc?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   const doneCount = () => out.split('\n').filter((l) => l.includes('"type":"account-done"')).length;

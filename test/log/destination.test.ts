@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
@@ -53,6 +53,24 @@ describe('RotatingFile', () => {
     expect(nums).toEqual(nums.map((_, i) => nums[0]! + i));
     expect(statSync(f.file).size).toBeLessThanOrEqual(1000);
     expect(statSync(f.file).mode & 0o777).toBe(0o600);
+    await f.close();
+  });
+
+  it('keeps rotated files in order when many rotations share one millisecond', async () => {
+    // A frozen clock: every rotation gets the same timestamp and only the collision number differs.
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-11-22T08:00:00.123Z') });
+    let f: RotatingFile;
+    try {
+      f = new RotatingFile(path.join(dir, 'burst.log'), { maxSize: 20, maxFiles: 100, compression: 'none' });
+      for (let i = 0; i < 60; i++) f.write(`line ${String(i).padStart(4, '0')} ${'z'.repeat(10)}\n`);
+    } finally {
+      vi.useRealTimers();
+    }
+    await f.idle();
+    expect(f.rotated()).toHaveLength(59);
+    const nums = allLines(f).map((l) => Number(l.slice(5, 9)));
+    expect(nums).toEqual(nums.map((_, i) => i));
+    expect(nums).toHaveLength(60);
     await f.close();
   });
 

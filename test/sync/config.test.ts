@@ -2,15 +2,16 @@
  * Sync configuration: schema errors name file and key, folder patterns, Gmail defaults, name
  * translation and its inverse check, the URL form of the command line.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/load.js';
 import { checkInverse, compileFolderPattern, folderSelector, loadSyncConfig, nameTranslator, selectAccounts } from '../../src/sync/config.js';
 import { parseRepoUrl, urlAccount } from '../../src/cli/sync.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-sync-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function toml(name: string, text: string): string {
   const f = path.join(dir, name);

@@ -13,7 +13,7 @@ import { StoreRepository } from '../../src/sync/store-repository.js';
 import { nameTranslator } from '../../src/sync/config.js';
 import type { AppendItem, AppendResult, Repository, SnapshotOptions } from '../../src/sync/repository.js';
 import { MaildirStore } from '../../src/store/maildir/index.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -271,7 +271,8 @@ describe('sync engine on memory stores', () => {
   it('a Maildir side whose directories did not change is not read at all, and a change is still seen', async () => {
     const A = await side('A');
     await A.user.append('INBOX', [{ data: msg('t1') }]);
-    const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'imapkit-sync-token-')), 'Mail');
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'imapkit-sync-token-'));
+    const root = path.join(tmp, 'Mail');
     const store = new MaildirStore({ path: root });
     const B = new StoreRepository(store, { label: 'maildir', maildir: { root } });
     let reads = 0;
@@ -308,6 +309,7 @@ describe('sync engine on memory stores', () => {
     expect(await ids(A)).toEqual(['t1', 't2']);
     await B.close();
     await store.close();
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   it('dry run plans without changing anything', async () => {

@@ -3,11 +3,11 @@
  * (netrc, command, file, env), the state database (lock, intents, seen window), user interfaces.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { contentHash, crlfSize, messageIdOf } from '../../src/sync/message.js';
 import { normalizeFingerprint, uidSet } from '../../src/sync/imap-repository.js';
 import { expandUidSet, imapDateTime } from '../../src/sync/imap-append.js';
@@ -17,6 +17,7 @@ import { createUi } from '../../src/sync/ui.js';
 import type { AccountSummary } from '../../src/sync/engine.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'imapkit-sync-parts-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('message identity', () => {
   it('finds the Message-ID, folded or not, only in the header', () => {
