@@ -2,7 +2,7 @@
 /** imapkit command line: each command lives in its own module and registers itself here. */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
-import { commands } from './commands.js';
+import { commandsFor } from './commands.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
@@ -12,6 +12,6 @@ program
   .name('imapkit')
   .description('One toolkit for everything around IMAP: server, gateway, proxy, sync, forward.')
   .version(pkg.version);
-for (const register of commands) register(program);
+for (const register of await commandsFor(process.argv.slice(2))) register(program);
 program.showHelpAfterError();
 await program.parseAsync(process.argv);

@@ -414,6 +414,10 @@ export class ImapRepository implements Repository {
   /** LIST (with LIST-STATUS when offered, so counters come in the same round trip). */
   async listFolders(): Promise<Array<FolderInfo & { status?: FolderStatus }>> {
     return this.with(undefined, 'cannot list folders', async (client) => {
+      // A server answers STATUS (and LIST-STATUS) for the mailbox this connection has selected
+      // from the session's own view, which only a command brings up to date: without this NOOP
+      // a pooled connection (daemon mode) reports its folder unchanged and its news are missed.
+      if (client.mailbox) await client.noop();
       const statusQuery = this.serverCaps.has('LIST-STATUS') ? { messages: true, uidNext: true, uidValidity: true, ...(this.caps.condstore ? { highestModseq: true } : {}) } : undefined;
       const list: ListResponse[] = await client.list(statusQuery ? { statusQuery } : {});
       this.listed = list;
@@ -460,6 +464,7 @@ export class ImapRepository implements Repository {
   /** STATUS. */
   async status(folder: string): Promise<FolderStatus> {
     return this.with(undefined, `cannot get the status of ${folder}`, async (client) => {
+      if (client.mailbox) await client.noop(); // see listFolders
       const s = await client.status(this.toServer(folder), { messages: true, uidNext: true, uidValidity: true, ...(this.caps.condstore ? { highestModseq: true } : {}) });
       if (!s || s.uidValidity === undefined) throw new RepositoryError('nonexistent', `${this.label}: no folder ${folder}`);
       const st: FolderStatus = { uidValidity: Number(s.uidValidity), uidNext: s.uidNext ?? 0, messages: s.messages ?? 0 };

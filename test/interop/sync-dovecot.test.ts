@@ -9,7 +9,7 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaildirStore } from '../../src/store/maildir/index.js';
-import { loadSyncConfig, selectAccounts, syncAccount, type AccountSummary } from '../../src/sync/index.js';
+import { loadSyncConfig, openAccount, selectAccounts, syncAccount, type AccountSummary } from '../../src/sync/index.js';
 import { ImapAppender } from '../../src/sync/imap-append.js';
 import { havePeer, imapClient, imapIdentities, identity, maildirFolders, maildirIdentities, simpleMessage, startDovecot, tempDir, type Dovecot } from './sync-helpers.js';
 
@@ -266,6 +266,34 @@ nameMap = { "Projects/2024" = "Archive/2024" }
     expectOk(await sync('main', { quick: true }));
     const nothing = await sync('main', { quick: true });
     expect(nothing.folders.every((f) => f.unchanged)).toBe(true);
+  });
+
+  it('one long-lived session (as in --watch) sees server changes in a folder its pooled connection has selected', async () => {
+    const cfg = await loadSyncConfig(config);
+    const session = openAccount(selectAccounts(cfg, config, ['main'])[0]!);
+    try {
+      const c0 = await imapClient(dc.port, 'test1');
+      for (const k of ['keep1', 'keep2']) await c0.append('INBOX', simpleMessage(k));
+      await c0.logout();
+      expectOk(await session.run({}));
+      for (let round = 1; round <= 2; round++) {
+        const c = await imapClient(dc.port, 'test1');
+        await c.append('INBOX', simpleMessage(`live${round}`));
+        await c.mailboxOpen('INBOX');
+        const [uid] = (await c.search({ subject: `keep${round}` }, { uid: true })) as number[];
+        expect(uid).toBeGreaterThan(0);
+        await c.messageFlagsAdd(String(uid), ['$Round' + round], { uid: true });
+        await c.logout();
+        // The session's pooled connection still has INBOX selected from the last run.
+        const s = await session.run({});
+        expectOk(s);
+        expect(s.copied.a, `round ${round}`).toBe(1);
+        expect(s.flagged.b, `round ${round}`).toBe(1);
+        expect(maildirIdentities(local, 'INBOX')).toContain(identity(simpleMessage(`live${round}`)));
+      }
+    } finally {
+      await session.close();
+    }
   });
 
   it('dry run reports the plan and changes nothing', async () => {
