@@ -6,7 +6,7 @@
 import type { Section } from '../protocol/ast.js';
 import type { ResponseValue } from '../protocol/values.js';
 import type { HeaderField, MessageIndex, MimePart } from './types.js';
-import { buildIndex, newPart } from './parse.js';
+import { buildHeaderIndex, buildIndex, newPart } from './parse.js';
 import { envelopeOf, structureOf } from './structure.js';
 import { binaryBytes, sectionBytes } from './section.js';
 import { decodeHeaderValue, fieldValue, fieldsNamed } from './header.js';
@@ -29,6 +29,20 @@ export function indexMessage(raw: Buffer): MessageIndex {
   } catch {
     // defensive: an internal error still yields a usable (header-less, single text part) index
     return fallbackIndex(raw);
+  }
+}
+
+/**
+ * Index only the top-level header, never scanning the body: what ENVELOPE, BODY[HEADER] and
+ * BODY[HEADER.FIELDS (...)] need (the index has `headerOnly` set; nothing else may use it).
+ * `raw` may be a prefix of the message: `complete` is false when it ended before the header's
+ * blank line, so a longer prefix (or the whole message) is needed. Never throws.
+ */
+export function indexHeader(raw: Buffer): { index: MessageIndex; complete: boolean } {
+  try {
+    return buildHeaderIndex(raw);
+  } catch {
+    return { index: { ...fallbackIndex(raw), headerOnly: true }, complete: true };
   }
 }
 

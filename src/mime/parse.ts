@@ -111,6 +111,20 @@ class Indexer {
     };
   }
 
+  /**
+   * Only the top-level header (ENVELOPE, BODY[HEADER], HEADER.FIELDS need nothing else): the body is
+   * never scanned, so `size` and `bareLf` describe the header alone. `complete` is false when the
+   * data ended before a blank line, i.e. a prefix may have cut the header short.
+   */
+  runHeader(): { index: MessageIndex; complete: boolean } {
+    const root = this.createPart(0, 0);
+    const end = this.scanHeader(root);
+    root.headerSize = root.bodyStart - root.headerStart + this.bare;
+    root.bodyEnd = root.bodyStart;
+    const index: MessageIndex = { size: root.headerSize, rawSize: this.n, bareLf: this.bare > 0, root, partCount: 1, headerOnly: true };
+    return { index, complete: end.kind === 'eoh' };
+  }
+
   private createPart(depth: number, start: number): MimePart {
     this.partCount++;
     if (this.partCount >= MAX_PARTS && !this.capped) {
@@ -463,4 +477,9 @@ function analyze(raw: Buffer, part: MimePart, mimeChild: boolean, parentDigest: 
 /** Index a message: never throws, whatever the bytes. */
 export function buildIndex(raw: Buffer): MessageIndex {
   return new Indexer(raw).run();
+}
+
+/** Index of the top-level header only (see Indexer.runHeader). */
+export function buildHeaderIndex(raw: Buffer): { index: MessageIndex; complete: boolean } {
+  return new Indexer(raw).runHeader();
 }

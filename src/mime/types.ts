@@ -87,4 +87,9 @@ export interface MessageIndex {
   root: MimePart;
   /** Number of parts, root included. */
   partCount: number;
+  /**
+   * True for an index of the top-level header alone (indexHeader): good for ENVELOPE and the
+   * root's HEADER / HEADER.FIELDS sections only; `size` and `bareLf` then describe the header.
+   */
+  headerOnly?: boolean;
 }

@@ -4,6 +4,8 @@
  * and the MIME index are loaded per message only when an item needs them and, for ENVELOPE and
  * BODYSTRUCTURE, only when neither the shared structure cache nor the store (the answers persisted
  * at APPEND, MailboxHandle.structures) has the answer; answers computed then are written back.
+ * ENVELOPE and the top-level HEADER sections need the header only: it alone is parsed, as Dovecot
+ * does (fetch/headers.ts), unless another item needs the whole message anyway.
  */
 import type { Command } from '../../protocol/ast.js';
 import { atom } from '../../protocol/values.js';
@@ -15,6 +17,7 @@ import { BodyReader } from '../fetch/bodies.js';
 import { cacheKey, structureCache, type CachedItem } from '../fetch/cache.js';
 import { computeAnswers } from '../fetch/stored.js';
 import { StructureReader } from '../fetch/structures.js';
+import { HeaderReader } from '../fetch/headers.js';
 import { activateCondstore, hasSeen, NOT_SELECTED, resolveSet } from '../fetch/view.js';
 import { formatSet, indexOfUid, inRanges, sortedUnique } from '../search/sets.js';
 
@@ -86,6 +89,8 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
   const view = sel.uids;
   // Bytes are read in batches (one store call per chunk of UIDs), only once a message needs them.
   const reader = new BodyReader(sel.handle, metas.map((m) => m.uid));
+  // Items needing only the top-level header parse just that (and read just that where the store can).
+  const headers = new HeaderReader(sel.handle, reader);
   // Persisted ENVELOPE/BODYSTRUCTURE/BODY answers, looked up in batches too, only on a cache miss.
   const stored = plan.structure.length > 0 ? new StructureReader(sel.handle, metas.map((m) => m.uid)) : undefined;
   try {
@@ -95,6 +100,7 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
       // ENVELOPE/BODYSTRUCTURE/BODY come from the shared cache when it has them: no read, no parse.
       let cached: Partial<Record<CachedItem, ResponseValue>> | undefined;
       let needIndex = plan.needIndex;
+      let needHeader = plan.needHeader;
       const key = meta.emailId ? cacheKey(ctx.user, meta.emailId) : undefined;
       // The store had no (current) answer: compute them all, to send and to write back.
       let writeBack = false;
@@ -117,8 +123,14 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
             writeBack = true;
           }
         }
-        if (miss) needIndex = true;
+        if (miss) {
+          // ENVELOPE alone comes from the header; BODYSTRUCTURE/BODY, and answers to write back, need the whole tree.
+          if (writeBack || plan.structure.some((item) => item !== 'ENVELOPE' && cached?.[item] === undefined)) needIndex = true;
+          else needHeader = true;
+        }
       }
+      // The whole message is read anyway (BODY[], RFC822): index it once, fully.
+      if (needHeader && plan.needRaw) needIndex = true;
       let source: MessageSource | undefined;
       if (needIndex) {
         const m = await ctx.message(meta.uid, (await reader.read(meta.uid)) ?? undefined);
@@ -134,6 +146,13 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
           }
           await stored.computed(meta.uid, answers);
         }
+      } else if (needHeader) {
+        const h = await headers.read(meta.uid);
+        if (!h) {
+          missing = true;
+          continue;
+        }
+        source = h;
       } else if (plan.needRaw) {
         const raw = await reader.read(meta.uid);
         if (!raw) {

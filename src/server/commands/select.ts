@@ -25,9 +25,17 @@ const forgetView = new FinalizationRegistry<string>((key) => {
 
 /** The UIDs of `metas`, as an array shared with other sessions seeing the same view. */
 export function sharedView(mailboxId: string, metas: MessageMeta[]): number[] {
+  const n = metas.length;
   const existing = sharedViews.get(mailboxId)?.deref();
-  if (existing && existing.length === metas.length && metas.every((m, i) => m.uid === existing[i])) return existing;
-  const uids = Object.freeze(metas.map((m) => m.uid)) as number[];
+  if (existing && existing.length === n) {
+    // Compared newest first: a view that changed usually changed at its end.
+    let i = n - 1;
+    while (i >= 0 && metas[i]!.uid === existing[i]) i--;
+    if (i < 0) return existing;
+  }
+  const list = new Array<number>(n);
+  for (let i = 0; i < n; i++) list[i] = metas[i]!.uid;
+  const uids = Object.freeze(list) as number[];
   sharedViews.set(mailboxId, new WeakRef(uids));
   forgetView.register(uids, mailboxId);
   return uids;
@@ -98,8 +106,19 @@ export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELEC
   }
   if (cmd.condstore || cmd.qresync) ctx.condstoreActive = true;
 
+  // One pass over the flags for both the keywords in use and the first unseen message (no allocation per message).
   const keywords = new Set<string>();
-  for (const m of metas) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+  let firstUnseen = -1;
+  for (let i = 0; i < metas.length; i++) {
+    const flags = metas[i]!.flags;
+    let seen = false;
+    for (let j = 0; j < flags.length; j++) {
+      const f = flags[j]!;
+      if (f.charCodeAt(0) !== 0x5c) keywords.add(f);
+      else if (!seen && f.length === 5 && f.toUpperCase() === '\\SEEN') seen = true;
+    }
+    if (!seen && firstUnseen < 0) firstUnseen = i;
+  }
   const flags = [...SYSTEM_FLAGS, ...keywords].map((f) => ({ atom: f }));
   ctx.untagged([{ atom: 'FLAGS' }, flags]);
   ctx.untaggedStatus(
@@ -112,7 +131,6 @@ export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELEC
   if (!rev2) {
     // IMAP4rev1 clients expect RECENT; this server does not track \Recent, so it is always 0.
     ctx.untagged([0, { atom: 'RECENT' }]);
-    const firstUnseen = metas.findIndex((m) => !m.flags.some((f) => f.toLowerCase() === '\\seen'));
     if (firstUnseen >= 0) ctx.untaggedStatus('OK', `UNSEEN ${firstUnseen + 1}`, `First unseen.`);
   }
   ctx.untaggedStatus('OK', `UIDVALIDITY ${handle.uidValidity}`, 'UIDs valid.');

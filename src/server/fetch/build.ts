@@ -17,6 +17,11 @@ export interface FetchPlan {
   items: PlannedItem[];
   /** Some item other than ENVELOPE/BODYSTRUCTURE/BODY needs the parsed MIME index. */
   needIndex: boolean;
+  /**
+   * Some item needs the top-level header and nothing else (RFC822.HEADER, BODY[HEADER],
+   * BODY[HEADER.FIELDS (...)]): a header-only index will do, unless needIndex or needRaw is set.
+   */
+  needHeader: boolean;
   /** ENVELOPE/BODYSTRUCTURE/BODY asked for: they need the index unless the structure cache has them. */
   structure: CachedItem[];
   /** Some item needs the message bytes (implied by needIndex). */
@@ -38,7 +43,10 @@ export interface PlannedItem {
   name: string;
 }
 
-/** Message data handed to the builder; index only when the plan needs it. */
+/**
+ * Message data handed to the builder; index only when the plan needs it. With a header-only index
+ * (MessageIndex.headerOnly, plan.needHeader) `raw` may be just a prefix holding the whole header.
+ */
 export interface MessageSource {
   raw: Buffer;
   index?: MessageIndex;
@@ -46,7 +54,7 @@ export interface MessageSource {
 
 /** Builds the plan: dedupes items by response name, puts UID first for UID FETCH (RFC 3501 6.4.8). */
 export function planFetch(items: readonly FetchItem[], uid: boolean, changedSince: boolean): FetchPlan {
-  const plan: FetchPlan = { items: [], needIndex: false, structure: [], needRaw: false, setsSeen: false, flags: false, uid: false, modseq: false };
+  const plan: FetchPlan = { items: [], needIndex: false, needHeader: false, structure: [], needRaw: false, setsSeen: false, flags: false, uid: false, modseq: false };
   const names = new Set<string>();
   const add = (item: FetchItem): void => {
     const name = responseName(item);
@@ -65,13 +73,16 @@ export function planFetch(items: readonly FetchItem[], uid: boolean, changedSinc
         plan.structure.push(item.type);
         break;
       case 'RFC822.HEADER':
+        plan.needHeader = true;
+        break;
       case 'RFC822.TEXT':
       case 'BINARY.SIZE':
         plan.needIndex = true;
         break;
       case 'BODY[]':
-        if (item.section.part.length > 0 || item.section.text !== undefined) plan.needIndex = true;
-        else plan.needRaw = true;
+        if (item.section.part.length === 0 && item.section.text === undefined) plan.needRaw = true;
+        else if (item.section.part.length === 0 && item.section.text?.startsWith('HEADER')) plan.needHeader = true;
+        else plan.needIndex = true;
         break;
       case 'BINARY[]':
         // Even BINARY[] (the whole message) decodes every leaf, so it needs the MIME tree.
@@ -145,6 +156,8 @@ export interface BuildOptions {
 /** ENVELOPE, BODYSTRUCTURE or BODY of a parsed message. */
 export function structureValue(item: CachedItem, raw: Buffer, index: MessageIndex): ResponseValue {
   if (item === 'ENVELOPE') return envelope(raw, index);
+  // A header-only index knows no parts: planFetch/fetchCommand never pair them; a bug otherwise.
+  if (index.headerOnly) throw new Error(`FETCH: ${item} needs the full MIME index`);
   return bodyStructure(raw, index, item === 'BODYSTRUCTURE');
 }
 

@@ -15,6 +15,8 @@ export type CachedItem = 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
 interface Entry {
   values: Partial<Record<CachedItem, ResponseValue>>;
   bytes: number;
+  /** Value of the cache's clock when the entry was last moved to the young end. */
+  stamp: number;
 }
 
 /** Default bound on the cache, in (estimated) bytes. */
@@ -27,6 +29,8 @@ const ENTRY_OVERHEAD = 160;
 export class StructureCache {
   private readonly entries = new Map<string, Entry>();
   private total = 0;
+  /** Counts moves to the young end; an entry younger than half the cache is not moved again on a hit. */
+  private clock = 0;
 
   constructor(private readonly maxBytes: number = DEFAULT_CACHE_BYTES) {}
 
@@ -45,10 +49,9 @@ export class StructureCache {
     const e = this.entries.get(key);
     if (!e) return undefined;
     const v = e.values[item];
-    if (v !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, e);
-    }
+    // An approximate LRU: a hit moves the entry (a Map delete + set) only when it is in the older
+    // half, so FETCH 1:* over a cached mailbox does not reorder every entry every time.
+    if (v !== undefined && this.clock - e.stamp > this.entries.size >> 1) this.touch(key, e);
     return v;
   }
 
@@ -58,17 +61,22 @@ export class StructureCache {
     const { stored, bytes } = compact(value, utf8);
     let e = this.entries.get(key);
     if (!e) {
-      e = { values: {}, bytes: ENTRY_OVERHEAD };
+      e = { values: {}, bytes: ENTRY_OVERHEAD, stamp: 0 };
       this.total += ENTRY_OVERHEAD;
-    } else {
-      this.entries.delete(key);
     }
     e.values[item] = stored;
     e.bytes += bytes;
     this.total += bytes;
-    this.entries.set(key, e);
+    this.touch(key, e);
     this.evict();
     return stored;
+  }
+
+  /** Moves an entry to the young end of the Map (its iteration order is the eviction order). */
+  private touch(key: string, e: Entry): void {
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    e.stamp = ++this.clock;
   }
 
   /** Drops everything. */
