@@ -368,6 +368,164 @@ describe('cache', () => {
   });
 });
 
+describe('our own changes and others\' at the same time', () => {
+  const root = (): string => path.join(dir, 'alice', 'Maildir');
+  /** Deliver the MDA way (tmp/, then rename), or straight into cur/ with flags. */
+  async function drop(name: string, sub: 'new' | 'cur', body = 'Subject: dropped\n\nhi\n'): Promise<void> {
+    await fs.writeFile(path.join(root(), 'tmp', name), body);
+    await fs.rename(path.join(root(), 'tmp', name), path.join(root(), sub, name));
+  }
+
+  it('a file dropped into new/ or cur/ right after our own append is seen by the next call', async () => {
+    const u = await newStore().openUser('alice');
+    const h = await u.open('INBOX');
+    expect(await h.list()).toEqual([]);
+    const r = await u.append('INBOX', [{ data: msg(1) }, { data: msg(2), flags: ['\\Seen'] }, { data: msg(3) }]);
+    expect(r.destUids).toEqual([1, 2, 3]);
+    // Same clock tick as our own renames, most likely: the directory stats alone cannot tell.
+    await drop('1700000000.M1P1.mta', 'new');
+    await drop('1700000001.M1P1.mta:2,F', 'cur');
+    const list = await h.list();
+    expect(list.map((m) => [m.uid, [...m.flags].sort()])).toEqual([
+      [1, []],
+      [2, ['\\Seen']],
+      [3, []],
+      [4, []],
+      [5, ['\\Flagged']],
+    ]);
+    // Later calls agree, also once the directories are old enough to be trusted by their stat.
+    expect((await h.list()).map((m) => m.uid)).toEqual([1, 2, 3, 4, 5]);
+    await new Promise((res) => setTimeout(res, 1100));
+    expect((await h.list()).map((m) => m.uid)).toEqual([1, 2, 3, 4, 5]);
+    expect((await h.list()).map((m) => m.uid)).toEqual([1, 2, 3, 4, 5]);
+    // And a change after that quiet period is seen too.
+    await drop('1700000002.M1P1.mta', 'new');
+    expect((await h.list()).map((m) => m.uid)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('a rename or unlink by others right after our own flag change or expunge is seen by the next call', async () => {
+    const u = await newStore().openUser('alice');
+    const h = await u.open('INBOX');
+    await u.append('INBOX', [1, 2, 3, 4, 5].map((n) => ({ data: msg(n), flags: ['\\Seen'] })));
+    const mark = (await h.status()).highestModSeq;
+    const res = await h.updateFlags([1, 2, 3], { action: 'add', flags: ['\\Flagged'] });
+    expect(res.updated.map((m) => m.uid)).toEqual([1, 2, 3]);
+    // Another program answers message 4 (a rename in cur/) and deletes message 5.
+    const base = async (uid: number): Promise<string> => {
+      const parsed = parseUidlist(await fs.readFile(path.join(root(), 'dovecot-uidlist'), 'utf8'));
+      return (parsed.ok && parsed.list.records.find((x) => x.uid === uid)?.base) || '';
+    };
+    const b4 = await base(4);
+    const b5 = await base(5);
+    await fs.rename(path.join(root(), 'cur', `${b4}:2,S`), path.join(root(), 'cur', `${b4}:2,RS`));
+    await fs.unlink(path.join(root(), 'cur', `${b5}:2,S`));
+    const ch = await h.changesSince(mark);
+    expect(ch.changed.map((m) => [m.uid, [...m.flags].sort()])).toEqual([
+      [1, ['\\Flagged', '\\Seen']],
+      [2, ['\\Flagged', '\\Seen']],
+      [3, ['\\Flagged', '\\Seen']],
+      [4, ['\\Answered', '\\Seen']],
+    ]);
+    expect(ch.expunged).toEqual([5]);
+    // Our expunge, then someone else drops a message and removes another.
+    await h.updateFlags([1], { action: 'add', flags: ['\\Deleted'] });
+    expect(await h.expunge(undefined)).toEqual([1]);
+    await drop('1700000003.M1P1.mta', 'new');
+    const b2 = await base(2);
+    await fs.unlink(path.join(root(), 'cur', `${b2}:2,FS`));
+    expect((await h.list()).map((m) => m.uid)).toEqual([3, 4, 6]);
+    expect((await h.list()).map((m) => m.uid)).toEqual([3, 4, 6]);
+  });
+
+  it('a batch of flag changes and a move leave the files, the uidlist and the state in agreement', async () => {
+    const u = await newStore().openUser('alice');
+    await u.createMailbox('Archive');
+    const h = await u.open('INBOX');
+    const a = await u.open('Archive');
+    const uids = (await u.append('INBOX', Array.from({ length: 60 }, (_, i) => ({ data: msg(i), flags: i % 2 ? ['\\Seen'] : [] })))).destUids;
+    const res = await h.updateFlags(uids, { action: 'add', flags: ['\\Flagged', 'Work'] });
+    expect(res.updated.map((m) => m.uid)).toEqual(uids);
+    const moved = await h.move(uids.slice(0, 20), 'Archive');
+    expect(moved.sourceUids).toEqual(uids.slice(0, 20));
+    await drop('1700000004.M1P1.mta', 'new');
+    expect((await h.list()).map((m) => m.uid)).toEqual([...uids.slice(20), 61]);
+    expect((await a.list()).map((m) => [...m.flags].sort())).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 ? ['Work', '\\Flagged', '\\Seen'] : ['Work', '\\Flagged']).sort()));
+    // A fresh store (nothing remembered) sees the same.
+    const u2 = await newStore().openUser('alice');
+    const h2 = await u2.open('INBOX');
+    expect((await h2.list()).map((m) => [m.uid, [...m.flags].sort()])).toEqual((await h.list()).map((m) => [m.uid, [...m.flags].sort()]));
+    expect((await fs.readdir(path.join(root(), 'new'))).length + (await fs.readdir(path.join(root(), 'cur'))).length).toBe(41);
+  });
+
+  it('records Dovecot appended to the uidlist in place are read, and our next UID follows them', async () => {
+    const u = await newStore().openUser('alice');
+    const h = await u.open('INBOX');
+    await u.append('INBOX', [{ data: msg(1) }]);
+    // Dovecot's way: the file, then a record appended to the uidlist (header untouched) under its lock.
+    await drop('1700000005.M1P1.dove', 'cur', 'Subject: d\n\nx\n');
+    await fs.rename(path.join(root(), 'cur', '1700000005.M1P1.dove'), path.join(root(), 'cur', '1700000005.M1P1.dove:2,S'));
+    await fs.appendFile(path.join(root(), 'dovecot-uidlist'), '7 :1700000005.M1P1.dove\n');
+    expect((await h.list()).map((m) => [m.uid, m.flags])).toEqual([
+      [1, []],
+      [7, ['\\Seen']],
+    ]);
+    expect((await u.append('INBOX', [{ data: msg(2) }])).destUids).toEqual([8]);
+    expect((await h.list()).map((m) => m.uid)).toEqual([1, 7, 8]);
+  });
+
+  it('an append that fails between writing tmp/ and renaming leaves nothing in new/, cur/ or tmp/', async () => {
+    const u = await newStore({ lockTimeoutMs: 300 }).openUser('alice');
+    const h = await u.open('INBOX');
+    await u.append('INBOX', [{ data: msg(1) }]);
+    const before = { new: await fs.readdir(path.join(root(), 'new')), cur: await fs.readdir(path.join(root(), 'cur')) };
+    // A live holder of the uidlist lock (another host: never judged dead) keeps us from placing the files.
+    await fs.writeFile(path.join(root(), 'dovecot-uidlist.lock'), '1:some-other-host');
+    await expectCode(u.append('INBOX', Array.from({ length: 20 }, (_, i) => ({ data: msg(`x${i}`) }))), 'INUSE');
+    expect(await fs.readdir(path.join(root(), 'tmp'))).toEqual([]);
+    expect(await fs.readdir(path.join(root(), 'new'))).toEqual(before.new);
+    expect(await fs.readdir(path.join(root(), 'cur'))).toEqual(before.cur);
+    expect((await h.list()).map((m) => m.uid)).toEqual([1]);
+    await fs.unlink(path.join(root(), 'dovecot-uidlist.lock'));
+    expect((await u.append('INBOX', [{ data: msg(2) }])).destUids).toEqual([2]);
+    expect((await h.list()).map((m) => m.uid)).toEqual([1, 2]);
+  });
+
+  it('a process killed during batch appends to an open folder leaves only whole messages, each with one UID', async () => {
+    const script = path.join(dir, 'batch-appender.mts');
+    const storeModule = path.resolve(here, '../../src/store/maildir/store.ts');
+    await fs.writeFile(
+      script,
+      `import { MaildirStore } from ${JSON.stringify(storeModule)};\n` +
+        `const s = new MaildirStore({ path: ${JSON.stringify(path.join(dir, '%u', 'Maildir'))} });\n` +
+        `const u = await s.openUser('alice');\n` +
+        `await u.open('INBOX');\n` +
+        `const body = Buffer.alloc(64 * 1024, 'x');\n` +
+        `process.stdout.write('ready\\n');\n` +
+        `for (let i = 0; ; i++) await u.append('INBOX', Array.from({ length: 10 }, (_, j) => ({ data: Buffer.concat([Buffer.from('Subject: ' + i + '.' + j + '\\r\\n\\r\\n'), body]), flags: j % 2 ? ['\\\\Seen'] : [] })));\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(here, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      child.on('exit', () => reject(new Error('appender exited early')));
+    });
+    await waitFor(async () => (await fs.readdir(path.join(root(), 'new'))).length >= 25 || undefined, 'some appends');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const u = await newStore().openUser('alice');
+    const h = await u.open('INBOX');
+    const list = await h.list();
+    expect(list.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(list.map((m) => m.uid)).size).toBe(list.length);
+    const files = [...(await fs.readdir(path.join(root(), 'new'))), ...(await fs.readdir(path.join(root(), 'cur')))];
+    expect(files).toHaveLength(list.length);
+    for (const m of list) {
+      const data = (await h.read(m.uid))!;
+      expect(data.length).toBe(64 * 1024 + data.indexOf('\r\n\r\n') + 4);
+      expect(m.size).toBe(data.length);
+    }
+  });
+});
+
 describe('crash safety and locking', () => {
   it('ignores half-written tmp/ files and a half-appended uidlist line, and repairs the latter', async () => {
     const u = await newStore().openUser('alice');

@@ -167,7 +167,13 @@ export class FolderCache {
 
   /** Every row, ascending by UID. */
   all(): CacheRow[] {
-    return (this.stmts.all.all() as RawTuple[]).map(fromTuple);
+    // Rows of one sync share their MODSEQ: one BigInt per value, not one per row.
+    const modseqs = new Map<number, bigint>();
+    return (this.stmts.all.all() as RawTuple[]).map((t) => {
+      let ms = modseqs.get(t[4]);
+      if (ms === undefined) modseqs.set(t[4], (ms = BigInt(t[4])));
+      return { uid: t[0], base: t[1], name: t[2], flags: t[3], modseq: ms, size: t[5], mtime: t[6] < 0 ? NaN : t[6], savedate: t[7], guid: t[8] };
+    });
   }
 
   /** Rows whose MODSEQ is above `since`. */

@@ -14,21 +14,104 @@ import { StoreError, type ChangeEvent, type MessageMeta, type NewMessage, type U
 import { FolderCache, type CacheRow } from './cache.js';
 import { Dotlock } from './dotlock.js';
 import { buildName, lettersToFlags, newBaseName, parseName, preservedLetters, servedBytes, servedSize, sortLetters, systemLetter } from './filename.js';
-import { fsyncDir, isErr, mkdirOwned, writeNewFile, type Owner } from './fsutil.js';
+import { fsyncDir, isErr, mkdirOwned, writeNewFile, writeSmallNewFile, type Owner } from './fsutil.js';
 import { addKeywords, keywordIndex, keywordsStampSync, readKeywords, type KeywordTable } from './keywords.js';
 import { Mutex } from './mutex.js';
 import { canonicalFlags } from '../common.js';
-import { formatRecord, newMailboxGuid, parseUidlist, recordExt, serializeUidlist, type Uidlist, type UidlistRecord } from './uidlist.js';
+import { appendToUidlist, formatRecord, newMailboxGuid, parseUidlist, recordExt, serializeUidlist, type Uidlist, type UidlistRecord } from './uidlist.js';
 import { nextUidValidity } from './uidvalidity.js';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, watch as nodeWatch } from 'node:fs';
 
-/** Changes within this long before a scan may share the directory's mtime tick: rescan until it passes. */
+/** Changes within this long before a listing may share the directory's mtime tick: list again until it passes. */
 const DIRTY_MS = 1000;
-/** Messages up to this size are read with one synchronous call. */
+/** Messages up to this size are read (and written to tmp/, all but the fsync) with synchronous calls. */
 const SYNC_READ_MAX = 256 * 1024;
 /** Files left in tmp/ longer than this are leftovers of a crash (Dovecot uses 36 hours too). */
 const TMP_MAX_AGE_MS = 36 * 3600 * 1000;
+/** File system calls of one batch (writes, renames, unlinks) in flight at once. */
+const IO_CONCURRENCY = 16;
+
+type Sub = 'new' | 'cur';
+const SUBS: readonly Sub[] = ['new', 'cur'];
+
+/**
+ * What the last complete listing of new/ or cur/ saw: the directory's stat before it, when it was
+ * taken, the names as readdir gave them, and our own changes since (names we placed or renamed
+ * to, names we renamed away or unlinked).
+ */
+interface Listing {
+  sig: string;
+  mtimeMs: number;
+  /** Date.now() before the stat. */
+  at: number;
+  /** null: unknown, the next sync lists the directory in full. */
+  names: string[] | null;
+  added: Set<string>;
+  removed: Set<string>;
+}
+
+function noListing(): Listing {
+  return { sig: '', mtimeMs: 0, at: 0, names: null, added: new Set(), removed: new Set() };
+}
+
+/** Names scan() ignores (dot files, and names a uidlist line could not hold). */
+function skippedName(f: string): boolean {
+  return f.charCodeAt(0) === 46 /* . */ || f.includes('\n') || f.includes('\r');
+}
+
+/**
+ * True when a new listing holds exactly the names of the old one minus `removed` plus `added`
+ * (skipped names aside). One walk over both: the same names come in the same order (readdir's are
+ * sorted), so nearly every step is one string comparison, without hashing 10,000 fresh strings.
+ * It proves equality whatever the order; names out of order only make it answer false.
+ */
+function sameListing(old: readonly string[], removed: ReadonlySet<string>, added: ReadonlySet<string>, now: readonly string[]): boolean {
+  let i = 0;
+  let j = 0;
+  let gone = 0;
+  let come = 0;
+  while (i < old.length || j < now.length) {
+    const a = old[i];
+    const b = now[j];
+    if (a !== undefined && a === b) {
+      i++;
+      j++;
+    } else if (a !== undefined && (skippedName(a) || (removed.has(a) && ++gone > 0))) {
+      i++;
+    } else if (b !== undefined && (skippedName(b) || (added.has(b) && ++come > 0))) {
+      j++;
+    } else {
+      return false;
+    }
+  }
+  // Every name we removed was missing and every one we added was there.
+  return gone === removed.size && come === added.size;
+}
+
+function mtimeMsOf(st: BigIntStats): number {
+  return Number(st.mtimeNs / 1_000_000n);
+}
+
+/** Run fn over items with at most `limit` in flight; results in item order. Every call has settled when it returns or throws. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failed: { err: unknown } | null = null;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failed) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i] as T, i);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw (failed as { err: unknown }).err;
+  return out;
+}
 
 /** What a folder needs from its user store. */
 export interface FolderEnv {
@@ -57,9 +140,16 @@ interface Entry {
   savedate: number;
   guid: string;
   /** EMAILID, computed once (a hash of the GUID). */
-  id?: string;
+  id: string | undefined;
   /** The MessageMeta last built for this entry, valid while its modseq is the entry's (flags never change without a new MODSEQ). */
-  meta?: MessageMeta;
+  meta: MessageMeta | undefined;
+  /** The modseq `meta` was built for. */
+  metaFor: bigint;
+}
+
+/** An entry; every one is made here, with all fields in one order, so property loads on 10,000 of them stay monomorphic. */
+function makeEntry(uid: number, base: string, name: string, flags: string[], modseq: bigint, size: number, mtime: number, savedate: number, guid: string): Entry {
+  return { uid, base, name, flags, modseq, size, mtime, savedate, guid, id: undefined, meta: undefined, metaFor: -1n };
 }
 
 /** What changed, for events. */
@@ -110,10 +200,14 @@ function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   return b.every((f) => s.has(f));
 }
 
+const EMAILID_SCRATCH = Buffer.alloc(768);
+
 /** EMAILID (RFC 8474 objectid) from a message GUID: same GUID, same id. */
 export function emailIdOf(guid: string): string {
   // The GUID itself in the objectid alphabet (cheap, and unique as GUIDs are); a hash only for long ones.
-  const enc = Buffer.from(guid).toString('base64url');
+  // (Through one scratch buffer: this runs for every message of a cold SELECT.)
+  const n = guid.length * 3 <= EMAILID_SCRATCH.length ? EMAILID_SCRATCH.write(guid, 'utf8') : -1;
+  const enc = n >= 0 ? EMAILID_SCRATCH.toString('base64url', 0, n) : Buffer.from(guid).toString('base64url');
   return enc.length <= 200 ? 'M' + enc : 'H' + createHash('sha256').update(guid).digest('base64url').slice(0, 32);
 }
 
@@ -124,7 +218,8 @@ export function emailIdOf(guid: string): string {
  */
 function toMeta(e: Entry, mtimeOf: (e: Entry) => number): MessageMeta {
   const cached = e.meta;
-  if (cached !== undefined && cached.modSeq === e.modseq) return cached;
+  if (cached !== undefined && e.metaFor === e.modseq) return cached;
+  e.metaFor = e.modseq;
   return (e.meta = buildMeta(e, mtimeOf));
 }
 
@@ -184,8 +279,8 @@ function rowOf(e: Entry): CacheRow {
   return { uid: e.uid, base: e.base, name: e.name, flags: e.flags.join(' '), modseq: e.modseq, size: e.size, mtime: e.mtime, savedate: e.savedate, guid: e.guid };
 }
 
-function entryOf(r: CacheRow): Entry {
-  return { ...r, flags: r.flags === '' ? [] : r.flags.split(' ') };
+function entryOf(r: CacheRow, flags: string[] = r.flags === '' ? [] : r.flags.split(' ')): Entry {
+  return makeEntry(r.uid, r.base, r.name, flags, r.modseq, r.size, r.mtime, r.savedate, r.guid);
 }
 
 /** Copy-in source for copy/move: where the bytes are and what to keep. */
@@ -209,6 +304,11 @@ export class Folder {
   readonly mutex = new Mutex();
   private ul: Uidlist | null = null;
   private ulSig = '';
+  /** The uidlist's bytes as parsed, when they were the whole file (own appends extend them); else null. */
+  private ulBuf: Buffer | null = null;
+  private ulMtimeMs = 0;
+  /** Date.now() before the uidlist was last read or compared. */
+  private ulReadAt = 0;
   private byBase = new Map<string, UidlistRecord>();
   private kw: KeywordTable = { names: [], stamp: '' };
   private kwApplied = '';
@@ -235,10 +335,7 @@ export class Folder {
     this.metaList = null;
     this.countsCache = null;
   }
-  private newSig = '';
-  private curSig = '';
-  private lastScanStart = 0;
-  private lastChange = 0;
+  private listings: Record<Sub, Listing> = { new: noListing(), cur: noListing() };
   private forceNext = true;
   /** False until the first sync: what it finds was there before anyone looked, so it is not announced. */
   private announced = false;
@@ -269,7 +366,13 @@ export class Folder {
     for (const sub of ['cur', 'new', 'tmp']) await mkdirOwned(path.join(dir, sub), env.owner);
     const cache = await FolderCache.open(env.cacheFile(dir), env.warn, env.owner);
     const f = new Folder(env, name, dir, cache);
-    for (const row of cache.all()) f.entries.set(row.uid, entryOf(row));
+    // Most messages share a handful of flag combinations: one frozen list each (see flagsOfName).
+    const lists = new Map<string, string[]>();
+    for (const row of cache.all()) {
+      let flags = lists.get(row.flags);
+      if (!flags) lists.set(row.flags, (flags = Object.freeze(row.flags === '' ? [] : row.flags.split(' ')) as string[]));
+      f.entries.set(row.uid, entryOf(row, flags));
+    }
     f.knownHms = cache.highestModSeq();
     // The keyword table the cached flags were resolved with: unchanged means no re-resolving.
     f.kwApplied = cache.meta('kw') ?? '';
@@ -366,34 +469,72 @@ export class Folder {
 
   // ---- reading the disk ----
 
-  private async readUidlist(): Promise<void> {
+  private resetUidlist(): void {
+    this.ul = null;
+    this.ulSig = '';
+    this.ulBuf = null;
+    this.byBase.clear();
+  }
+
+  /** True when the uidlist's stat still says what we read, and was taken long enough after its last change to be sure. */
+  private uidlistTrusted(st: BigIntStats | null): boolean {
+    return this.ul !== null && this.ulSig !== '' && sigOf(st) === this.ulSig && this.ulReadAt - this.ulMtimeMs > DIRTY_MS;
+  }
+
+  /**
+   * Bring `ul` up to date with the file. Returns false when the list is unchanged. A file whose
+   * stat may hide a change (same mtime tick) is read and compared byte for byte; one that only grew
+   * by appended lines (Dovecot and we append in place) has only its new lines parsed.
+   */
+  private async readUidlist(): Promise<boolean> {
+    const readAt = Date.now();
     let fh: fs.FileHandle;
     try {
       fh = await fs.open(this.uidlistPath, fsc.O_RDONLY);
     } catch (err) {
       if (!isErr(err, 'ENOENT')) throw err;
-      this.ul = null;
-      this.ulSig = '';
-      this.byBase.clear();
-      return;
+      const had = this.ul !== null;
+      this.resetUidlist();
+      return had;
     }
     try {
       const st = await fh.stat({ bigint: true });
       const sig = sigOf(st);
-      if (sig === this.ulSig && this.ul) return;
-      const text = (await fh.readFile()).toString('utf8');
-      const parsed = parseUidlist(text);
+      if (this.uidlistTrusted(st)) return false;
+      const buf = await fh.readFile();
+      const old = this.ulBuf;
+      const mark = (complete: boolean, bytes: Buffer): void => {
+        // A half-appended last line: read again next time.
+        this.ulSig = complete ? sig : '';
+        this.ulBuf = complete ? bytes : null;
+        this.ulMtimeMs = mtimeMsOf(st);
+        this.ulReadAt = readAt;
+      };
+      if (this.ul && old && buf.equals(old)) {
+        mark(true, old);
+        return false;
+      }
+      if (this.ul && old && buf.length > old.length && buf.subarray(0, old.length).equals(old)) {
+        const hdrEnd = old.indexOf(10);
+        const grown = appendToUidlist(this.ul, old.subarray(0, hdrEnd + 1).toString('utf8'), buf.subarray(old.length).toString('utf8'));
+        if (grown) {
+          for (const r of grown.list.records.slice(this.ul.records.length)) this.byBase.set(r.base, r);
+          this.ul = grown.list;
+          const complete = old.length + grown.bytes === buf.length;
+          mark(complete, buf);
+          return true;
+        }
+      }
+      const parsed = parseUidlist(buf.toString('utf8'));
       if (!parsed.ok) {
         this.env.warn(`${this.uidlistPath}: ${parsed.reason}; it will be recreated`);
-        this.ul = null;
-        this.ulSig = '';
-        this.byBase.clear();
-        return;
+        this.resetUidlist();
+        return true;
       }
-      // A half-appended last line: read again next time.
-      this.ulSig = parsed.bytes === Number(st.size) ? sig : '';
+      mark(parsed.bytes === buf.length, buf);
       this.ul = parsed.list;
       this.byBase = new Map(parsed.list.records.map((r) => [r.base, r]));
+      return true;
     } finally {
       await fh.close();
     }
@@ -401,7 +542,7 @@ export class Folder {
 
   /** base -> "cur/<file>" | "new/<file>"; new/ is read first so a concurrent new->cur move is never missed. */
   private async scan(): Promise<Map<string, string>> {
-    this.lastScanStart = Date.now();
+    const at = Date.now();
     const [newSt, curSt] = await Promise.all([statOrNull(path.join(this.dir, 'new')), statOrNull(path.join(this.dir, 'cur'))]);
     if (!newSt || !curSt) {
       if (!(await statOrNull(this.dir))) {
@@ -410,11 +551,10 @@ export class Folder {
       }
       for (const sub of ['cur', 'new', 'tmp']) await mkdirOwned(path.join(this.dir, sub), this.env.owner);
     }
-    this.newSig = sigOf(newSt);
-    this.curSig = sigOf(curSt);
-    this.lastChange = Math.max(Number((newSt?.mtimeNs ?? 0n) / 1_000_000n), Number((curSt?.mtimeNs ?? 0n) / 1_000_000n));
     const map = new Map<string, string>();
-    for (const sub of ['new', 'cur']) {
+    for (const sub of SUBS) {
+      const st = sub === 'new' ? newSt : curSt;
+      this.listings[sub] = noListing();
       let names: string[];
       try {
         names = await fs.readdir(path.join(this.dir, sub));
@@ -422,13 +562,70 @@ export class Folder {
         if (isErr(err, 'ENOENT')) continue;
         throw err;
       }
+      const prefix = sub + '/';
       for (const f of names) {
-        if (f.startsWith('.') || f.includes('\n') || f.includes('\r')) continue;
+        if (skippedName(f)) continue;
         const colon = f.indexOf(':');
-        map.set(colon < 0 ? f : f.slice(0, colon), `${sub}/${f}`);
+        map.set(colon < 0 ? f : f.slice(0, colon), prefix + f);
       }
+      if (st) this.listings[sub] = { sig: sigOf(st), mtimeMs: mtimeMsOf(st), at, names, added: new Set(), removed: new Set() };
     }
     return map;
+  }
+
+  /**
+   * The cheap check of a sync: true when new/ and cur/ still hold exactly the names we know. A
+   * directory whose stat is unchanged since a listing taken more than DIRTY_MS after its last
+   * change is trusted as is; any other (changed by us or by others) is listed again and compared.
+   *
+   * Why not trust the stat taken right after our own change: a file another process drops or
+   * renames between our stat before and our stat after leaves the same mtime as ours alone, and
+   * so does one landing in the same clock tick right after. Only a listing tells them apart, so
+   * after our own changes we list again (one readdir, no parsing, no cache work) instead.
+   */
+  private async listingsCurrent(newSt: BigIntStats | null, curSt: BigIntStats | null, at: number): Promise<boolean> {
+    const todo: Array<{ sub: Sub; st: BigIntStats; l: Listing & { names: string[] } }> = [];
+    for (const sub of SUBS) {
+      const st = sub === 'new' ? newSt : curSt;
+      const l = this.listings[sub];
+      if (!st || !l.names) return false;
+      if (sigOf(st) === l.sig && l.at - l.mtimeMs > DIRTY_MS && l.added.size === 0 && l.removed.size === 0) continue;
+      todo.push({ sub, st, l: l as Listing & { names: string[] } });
+    }
+    if (todo.length === 0) return true;
+    let lists: string[][];
+    try {
+      lists = await Promise.all(todo.map((t) => fs.readdir(path.join(this.dir, t.sub))));
+    } catch (err) {
+      if (isErr(err, 'ENOENT', 'ENOTDIR')) return false;
+      throw err;
+    }
+    if (!todo.every((t, i) => sameListing(t.l.names, t.l.removed, t.l.added, lists[i] as string[]))) return false;
+    // Rows another imapkit process committed are merged by the full sync.
+    if (this.cache.highestModSeq() !== this.knownHms) return false;
+    todo.forEach((t, i) => (this.listings[t.sub] = { sig: sigOf(t.st), mtimeMs: mtimeMsOf(t.st), at, names: lists[i] as string[], added: new Set(), removed: new Set() }));
+    return true;
+  }
+
+  /** Keep the known listing in step with a file we just placed, renamed or removed ("new/<f>" or "cur/<f>"). */
+  private noteFile(rel: string, present: boolean): void {
+    const l = this.listings[rel.startsWith('new/') ? 'new' : 'cur'];
+    if (!l.names) return;
+    const f = rel.slice(4);
+    // Net changes against the old listing: a name added and removed again is no change.
+    if (present) {
+      if (!l.removed.delete(f)) l.added.add(f);
+    } else if (!l.added.delete(f)) l.removed.add(f);
+  }
+
+  /** Run one of our own changes; if it fails half way the known listings may be off, so the next sync is a full one. */
+  private async own<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.forceNext = true;
+      throw err;
+    }
   }
 
   /** Flag lists by letters, for the keyword table they were resolved with (most files share a handful of combinations). */
@@ -437,7 +634,9 @@ export class Folder {
   /** The flags of a file name; entries of equal letters share one list (never changed in place, only replaced). */
   private flagsOfName(name: string): string[] {
     if (name.startsWith('new/')) return [];
-    const letters = parseName(name.slice(4)).letters;
+    // The letters after ":2," (what parseName gives, without its size fields: this runs for every file).
+    const colon = name.indexOf(':', 4);
+    const letters = colon >= 0 && name.charCodeAt(colon + 1) === 50 && name.charCodeAt(colon + 2) === 44 ? name.slice(colon + 3) : '';
     if (this.flagMemo?.table !== this.kw) this.flagMemo = { table: this.kw, byLetters: new Map() };
     let flags = this.flagMemo.byLetters.get(letters);
     if (!flags) {
@@ -481,23 +680,38 @@ export class Folder {
     }
     const all = records.concat(added);
     const next = { ...list, version: 3, guid: list.guid || newMailboxGuid(), records: all };
+    // The file's bytes after our write, when we know them (the whole file, or what we read plus our lines).
+    let bytes: Buffer | null = null;
+    const writeAt = Date.now();
     if (recreate) {
-      await lock.replace(serializeUidlist(next));
+      bytes = Buffer.from(serializeUidlist(next));
+      await lock.replace(bytes);
     } else if (added.length > 0) {
+      const lines = Buffer.from(added.map(formatRecord).join(''));
       const fh = await fs.open(this.uidlistPath, fsc.O_WRONLY | fsc.O_APPEND);
       try {
-        await fh.write(added.map(formatRecord).join(''));
+        await fh.write(lines);
         await fh.datasync();
       } finally {
         await fh.close();
       }
+      bytes = this.ulBuf ? Buffer.concat([this.ulBuf, lines]) : null;
+    } else {
+      bytes = this.ulBuf;
+    }
+    if (recreate) {
+      this.byBase = new Map(all.map((r) => [r.base, r]));
+    } else {
+      for (const r of added) this.byBase.set(r.base, r);
     }
     this.ul = next;
-    this.byBase = new Map(all.map((r) => [r.base, r]));
-    // Our own write needs no re-read.
+    // Our own write needs no re-read: the stat is ours as long as the size is what we wrote (we hold the lock).
     const st = await statOrNull(this.uidlistPath);
-    const expected = Buffer.byteLength(serializeUidlist(next));
-    this.ulSig = st && Number(st.size) === expected ? sigOf(st) : '';
+    const ok = st !== null && bytes !== null && Number(st.size) === bytes.length;
+    this.ulSig = ok ? sigOf(st) : '';
+    this.ulBuf = ok ? bytes : null;
+    this.ulMtimeMs = st ? mtimeMsOf(st) : 0;
+    this.ulReadAt = writeAt;
   }
 
   /** Give UIDs to files no uidlist record names yet (under the lock, after a fresh read and scan). */
@@ -519,10 +733,11 @@ export class Folder {
    * (files of other MDAs, once). INTERNALDATE is left for later (see mtimeOf): stat-ing every file
    * would make a cold SELECT of a large folder slow, and Dovecot does not do it either.
    */
-  private sizesOfNew(scan: Map<string, string>): Map<number, number> {
+  private sizesOfNew(list: Uidlist, names: ReadonlyArray<string | undefined>): Map<number, number> {
     const out = new Map<number, number>();
-    for (const rec of this.ul?.records ?? []) {
-      const name = scan.get(rec.base);
+    for (let i = 0; i < list.records.length; i++) {
+      const rec = list.records[i] as UidlistRecord;
+      const name = names[i];
       if (!name) continue;
       const e = this.entries.get(rec.uid);
       if (e && e.base === rec.base) continue;
@@ -626,46 +841,65 @@ export class Folder {
 
   /** The sync itself; the caller holds the mutex. */
   async syncLocked(force: boolean): Promise<void> {
+    const at = Date.now();
     const ulSt = statSyncOrNull(this.uidlistPath);
     const newSt = statSyncOrNull(path.join(this.dir, 'new'));
     const curSt = statSyncOrNull(path.join(this.dir, 'cur'));
     const kwSig = keywordsStampSync(this.keywordsPath);
-    const quiet =
-      !force &&
-      !this.forceNext &&
-      this.ul !== null &&
-      sigOf(ulSt) === this.ulSig &&
-      sigOf(newSt) === this.newSig &&
-      sigOf(curSt) === this.curSig &&
-      kwSig === this.kw.stamp &&
-      this.lastScanStart - this.lastChange > DIRTY_MS;
-    if (quiet) return;
+    if (!force && !this.forceNext && this.ul !== null && this.ulSig !== '' && sigOf(ulSt) === this.ulSig && kwSig === this.kw.stamp) {
+      // Quiet (three stats) or, after a change, one listing compared with what we know.
+      const ulSame = this.uidlistTrusted(ulSt) || !(await this.readUidlist());
+      if (ulSame && (await this.listingsCurrent(newSt, curSt, at))) return;
+    }
     this.forceNext = false;
+    // A full sync that fails half way (say the cache is busy) leaves the listings ahead of the entries.
+    await this.own(() => this.fullSync(newSt, curSt, kwSig));
+  }
+
+  private async fullSync(newSt: BigIntStats | null, curSt: BigIntStats | null, kwSig: string): Promise<void> {
     if (!newSt && !curSt && !(await statOrNull(this.dir))) {
       this.gone = true;
       throw new StoreError('NONEXISTENT', `mailbox ${this.name} no longer exists`);
     }
-    await this.readUidlist();
     if (kwSig !== this.kw.stamp) this.kw = await readKeywords(this.keywordsPath);
-    let scan = await this.scan();
-    if (ulSt) this.lastChange = Math.max(this.lastChange, Number(ulSt.mtimeNs / 1_000_000n));
+    // Read the uidlist while the directories are listed (disk work overlaps; which comes first does
+    // not matter: a file without a record is given one under the lock below, re-reading both).
+    let scan = (await Promise.all([this.scan(), this.readUidlist()]))[0];
     let unknown = !this.ul || this.ul.version !== 3 || !this.ul.guid;
-    if (!unknown) for (const b of scan.keys()) if (!this.byBase.has(b)) (unknown = true);
+    if (!unknown) {
+      for (const b of scan.keys()) {
+        if (!this.byBase.has(b)) {
+          unknown = true;
+          break;
+        }
+      }
+    }
     if (unknown) scan = await this.assignUnknown();
     const list = this.ul;
     if (!list) throw new StoreError('SERVERBUG', `${this.uidlistPath} could not be created`);
 
+    // Each record's file (one lookup per record, shared by the steps below), and how many entries
+    // are still where we knew them: their file listed, their base still theirs in the uidlist.
+    const files = (): { names: Array<string | undefined>; found: number } => {
+      const names = new Array<string | undefined>(list.records.length);
+      let found = 0;
+      list.records.forEach((rec, i) => {
+        const name = scan.get(rec.base);
+        names[i] = name;
+        if (name === undefined) return;
+        const e = this.entries.get(rec.uid);
+        if (e !== undefined && e.base === rec.base && this.byBase.get(rec.base)?.uid === rec.uid) found++;
+      });
+      return { names, found };
+    };
+    let seen = files();
     // A file we know but did not see may just be mid-rename (flag change): look once more.
-    let missing = false;
-    for (const e of this.entries.values()) {
-      if (!scan.has(e.base) || this.byBase.get(e.base)?.uid !== e.uid) {
-        missing = true;
-        break;
-      }
-    }
-    if (missing) {
+    if (seen.found < this.entries.size) {
       const again = await this.scan();
       for (const [b, n] of again) scan.set(b, n);
+      // A file only the first listing saw is kept this time; the next sync must list again to drop it.
+      if (scan.size !== again.size) this.forceNext = true;
+      seen = files();
     }
 
     if (this.cache.meta('uidvalidity') !== String(list.uidValidity) && this.entries.size > 0) {
@@ -673,7 +907,7 @@ export class Folder {
       this.entries.clear();
       this.changed();
     }
-    const sizes = this.sizesOfNew(scan);
+    const sizes = this.sizesOfNew(list, seen.names);
     const delta = noDelta();
     this.cache.transaction(() => {
       // One MODSEQ for everything this sync found.
@@ -690,9 +924,13 @@ export class Folder {
       const now = Date.now();
       // Rows of new messages, written together at the end (a cold start writes one per message).
       const fresh: CacheRow[] = [];
-      for (const rec of list.records) {
-        if (merged.has(rec.uid)) continue;
-        const name = scan.get(rec.base);
+      const anyMerged = merged.size > 0;
+      // Entries that are now where the files and the uidlist say: those found before, plus new ones.
+      let placed = seen.found;
+      for (let i = 0; i < list.records.length; i++) {
+        const rec = list.records[i] as UidlistRecord;
+        if (anyMerged && merged.has(rec.uid)) continue;
+        const name = seen.names[i];
         if (!name) continue;
         const e = this.entries.get(rec.uid);
         if (e && e.base === rec.base) {
@@ -711,29 +949,27 @@ export class Folder {
         }
         const size = sizes.get(rec.uid);
         if (size === undefined) continue;
-        const ne: Entry = {
-          uid: rec.uid,
-          base: rec.base,
-          name,
-          flags: this.flagsOfName(name),
-          modseq: mod(),
-          size,
-          mtime: NaN,
-          savedate: now,
-          guid: recordExt(rec, 'G') ?? rec.base,
-        };
+        const ne = makeEntry(rec.uid, rec.base, name, this.flagsOfName(name), mod(), size, NaN, now, recordExt(rec, 'G') ?? rec.base);
         if (e) this.cache.remove(e.uid, ne.modseq);
         this.entries.set(rec.uid, ne);
+        // (Unless another record claims the base: the check below then drops it again, as before.)
+        if (this.byBase.get(rec.base)?.uid === rec.uid) placed++;
         this.changed();
         fresh.push(rowOf(ne));
         delta.append = true;
       }
       this.cache.putMany(fresh);
-      for (const e of [...this.entries.values()]) {
-        if (merged.has(e.uid)) continue;
+      const gone: number[] = [];
+      // Every entry accounted for (the usual case): nothing can be gone, no need to look at each.
+      const all = !anyMerged && placed === this.entries.size;
+      for (const e of all ? [] : this.entries.values()) {
+        if (anyMerged && merged.has(e.uid)) continue;
         if (scan.has(e.base) && this.byBase.get(e.base)?.uid === e.uid) continue;
-        this.cache.remove(e.uid, mod());
-        this.entries.delete(e.uid);
+        gone.push(e.uid);
+      }
+      for (const uid of gone) {
+        this.cache.remove(uid, mod());
+        this.entries.delete(uid);
         this.changed();
         delta.expunge = true;
       }
@@ -858,40 +1094,55 @@ export class Folder {
     await this.ensureKeywords(incoming.flatMap((m) => m.flags));
     const placedPaths: Array<{ from: string; to: string; rename: boolean }> = [];
     const result = await this.withUidlistLock(async (lock) => {
-      await this.readUidlist();
+      // Someone else changed the uidlist (new records, a rewrite, another UIDVALIDITY): the next sync must look at everything.
+      if (await this.readUidlist()) this.forceNext = true;
       const list = this.ul ? { ...this.ul } : await this.freshUidlist();
       if (!this.ul) this.byBase.clear();
       const added: UidlistRecord[] = [];
       const placed: Incoming[] = [];
       const rows: Entry[] = [];
       try {
-        for (const m of incoming) {
+        // Names first (a base already in this uidlist, e.g. a message moved back, gets a fresh one),
+        // then all renames at once; UIDs follow the incoming order.
+        const taken = new Set<string>();
+        const plan = incoming.map((m) => {
           let base = m.base;
-          // A base already in this uidlist (e.g. a message moved back) gets a fresh name.
-          if (this.byBase.has(base) || added.some((r) => r.base === base)) {
+          if (this.byBase.has(base) || taken.has(base)) {
             const p = parseName(base);
             base = newBaseName(p.fileSize ?? m.size, m.size);
           }
+          taken.add(base);
           const letters = this.lettersOf(m.flags);
           const inNew = letters === '';
-          const rel = `${inNew ? 'new' : 'cur'}/${buildName(base, letters, inNew)}`;
+          return { m, base, letters, rel: `${inNew ? 'new' : 'cur'}/${buildName(base, letters, inNew)}` };
+        });
+        const touched = new Set<Sub>();
+        const done = await mapLimit(plan, IO_CONCURRENCY, async ({ m, rel }) => {
           const target = path.join(this.dir, rel);
           try {
             await fs.rename(m.path, target);
           } catch (err) {
             // A source file renamed under us (its flags changed): the caller looks it up again.
-            if (m.rename && isErr(err, 'ENOENT')) continue;
+            if (m.rename && isErr(err, 'ENOENT')) return false;
             throw err;
           }
           placedPaths.push({ from: m.path, to: target, rename: m.rename });
+          touched.add(rel.startsWith('new/') ? 'new' : 'cur');
+          return true;
+        });
+        const savedate = Date.now();
+        plan.forEach(({ m, base, letters, rel }, i) => {
+          if (!done[i]) return;
           const uid = list.nextUid++;
-          const ext = m.guid !== base ? [`G${m.guid.replace(/\s/g, '_')}`] : [];
-          added.push({ uid, base, ext });
+          const guid = m.guid !== base ? m.guid.replace(/\s/g, '_') : base;
+          added.push({ uid, base, ext: m.guid !== base ? [`G${guid}`] : [] });
           placed.push(m);
-          rows.push({ uid, base, name: rel, flags: this.canonicalFlags(letters), modseq: 0n, size: m.size, mtime: m.mtime, savedate: Date.now(), guid: m.guid !== base ? m.guid.replace(/\s/g, '_') : base });
-        }
-        await Promise.all([fsyncDir(path.join(this.dir, 'new')), fsyncDir(path.join(this.dir, 'cur'))]);
+          rows.push(makeEntry(uid, base, rel, this.canonicalFlags(letters), 0n, m.size, m.mtime, savedate, guid));
+        });
+        // (The source folder of a move syncs its own directories when it forgets the messages.)
+        await Promise.all([...touched].map((sub) => fsyncDir(path.join(this.dir, sub))));
         await this.writeUidlist(lock, list, added, null);
+        for (const e of rows) this.noteFile(e.name, true);
       } catch (err) {
         // All or none: put back what we moved (sources of moves) or delete it (our tmp copies).
         for (const p of placedPaths.reverse()) {
@@ -907,13 +1158,17 @@ export class Folder {
       if (this.cache.meta('uidvalidity') !== String(this.ul?.uidValidity)) {
         this.cache.reset(this.ul?.uidValidity ?? 0);
         this.entries.clear();
+        // Only the new messages are known now: the next sync reads the folder again.
+        this.forceNext = true;
       }
       this.mergeFromCache(delta);
       const ms = result.rows.length > 0 ? this.cache.nextModSeq() : 0n;
-      result.rows.forEach((e, i) => {
+      for (const e of result.rows) {
         e.modseq = ms;
         this.entries.set(e.uid, e);
-        this.cache.put(rowOf(e));
+      }
+      this.cache.putMany(result.rows.map(rowOf));
+      result.rows.forEach((e, i) => {
         const structure = result.placed[i]?.structure;
         if (structure) this.cache.setAux(e.uid, e.base, structure);
       });
@@ -927,27 +1182,37 @@ export class Folder {
 
   /** APPEND: write each message to tmp/ (fsynced, mtime = INTERNALDATE), then place them all. */
   append(messages: NewMessage[], origin: string | undefined): Promise<UidMapping> {
-    return this.mutex.run(async () => {
-      this.check();
-      const incoming: Incoming[] = [];
-      try {
-        for (const m of messages) {
+    return this.mutex.run(() =>
+      this.own(async () => {
+        this.check();
+        // Everything checked before anything is written.
+        const items = messages.map((m) => {
           if (!Buffer.isBuffer(m.data)) throw new StoreError('CANNOT', 'message data must be bytes');
-          const size = servedSize(m.data);
-          const base = newBaseName(m.data.length, size);
-          const tmp = path.join(this.dir, 'tmp', base);
           const date = m.internalDate ?? new Date();
           if (Number.isNaN(date.getTime())) throw new StoreError('CANNOT', 'invalid internal date');
-          await writeNewFile(tmp, m.data, { owner: this.env.owner, mtime: date });
-          incoming.push({ path: tmp, rename: false, base, flags: this.cleanFlags(m.flags ?? []), size, mtime: date.getTime(), guid: base, structure: m.structure });
+          const size = servedSize(m.data);
+          const base = newBaseName(m.data.length, size);
+          const incoming: Incoming = { path: path.join(this.dir, 'tmp', base), rename: false, base, flags: this.cleanFlags(m.flags ?? []), size, mtime: date.getTime(), guid: base, structure: m.structure };
+          return { data: m.data, date, incoming };
+        });
+        const written: Incoming[] = [];
+        try {
+          // Each file is complete and fsynced in tmp/ before any is renamed in (placeLocked), as one at a time would be.
+          await mapLimit(items, IO_CONCURRENCY, async ({ data, date, incoming }) => {
+            await (data.length <= SYNC_READ_MAX ? writeSmallNewFile : writeNewFile)(incoming.path, data, { owner: this.env.owner, mtime: date });
+            written.push(incoming);
+          });
+          const { uids } = await this.placeLocked(
+            items.map((i) => i.incoming),
+            origin,
+          );
+          return { uidValidity: this.uidValidity, sourceUids: [], destUids: uids };
+        } catch (err) {
+          await Promise.all(written.map((m) => fs.unlink(m.path).catch(() => undefined)));
+          throw err;
         }
-        const { uids } = await this.placeLocked(incoming, origin);
-        return { uidValidity: this.uidValidity, sourceUids: [], destUids: uids };
-      } catch (err) {
-        for (const m of incoming) await fs.unlink(m.path).catch(() => undefined);
-        throw err;
-      }
-    });
+      }),
+    );
   }
 
   /** Flags we can store (the rules every backend shares): CANNOT for a keyword that is not an atom. */
@@ -959,7 +1224,7 @@ export class Folder {
   exportTo(target: Folder, uids: number[], move: boolean, origin: string | undefined): Promise<UidMapping> {
     // Both folders' mutexes, always taken in directory order so opposite copies cannot deadlock.
     const [first, second] = this.dir <= target.dir ? [this, target] : [target, this];
-    const body = () => this.exportLocked(target, uids, move, origin);
+    const body = () => target.own(() => this.own(() => this.exportLocked(target, uids, move, origin)));
     return first === second ? first.mutex.run(body) : first.mutex.run(() => second.mutex.run(body));
   }
 
@@ -1039,6 +1304,10 @@ export class Folder {
   /** Record that messages are gone (their files were moved away by us). */
   private async forgetLocked(uids: number[], origin: string | undefined): Promise<void> {
     if (uids.length === 0) return;
+    for (const uid of uids) {
+      const e = this.entries.get(uid);
+      if (e) this.noteFile(e.name, false);
+    }
     await Promise.all([fsyncDir(path.join(this.dir, 'new')), fsyncDir(path.join(this.dir, 'cur'))]);
     const delta = noDelta();
     this.cache.transaction(() => {
@@ -1058,45 +1327,69 @@ export class Folder {
 
   /** STORE. */
   updateFlags(uids: number[], update: FlagUpdate, origin: string | undefined): Promise<FlagUpdateResult> {
-    return this.mutex.run(async () => {
+    return this.mutex.run(() => this.own(() => this.updateFlagsLocked(uids, update, origin)));
+  }
+
+  private async updateFlagsLocked(uids: number[], update: FlagUpdate, origin: string | undefined): Promise<FlagUpdateResult> {
+    {
       this.check();
       await this.syncLocked(false);
       const given = this.cleanFlags(update.flags);
       if (update.action !== 'remove') await this.ensureKeywords(given);
       const modified: number[] = [];
       const changed: Array<{ e: Entry; name: string; flags: string[] }> = [];
-      for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
-        for (let attempt = 0; attempt < 5; attempt++) {
-          const e = this.entries.get(uid);
-          if (!e) break;
-          if (update.unchangedSince !== undefined && e.modseq > update.unchangedSince) {
-            modified.push(uid);
-            break;
-          }
-          const file = e.name.slice(4);
-          const parsed = parseName(file);
-          // Compute from the letters on disk (Dovecot may have changed them) plus the request.
-          const current = e.name.startsWith('new/') ? [] : this.canonicalFlags(parsed.letters);
-          const keep = preservedLetters(parsed.letters);
-          let next: string[];
-          if (update.action === 'set') next = given;
-          else if (update.action === 'add') next = [...current, ...given.filter((g) => !current.some((c) => c.toLowerCase() === g.toLowerCase()))];
-          else next = current.filter((c) => !given.some((g) => g.toLowerCase() === c.toLowerCase()));
-          const letters = this.lettersOf(next, keep);
-          const newName = `cur/${buildName(parsed.base, letters, false)}`;
-          if (newName === e.name) break;
-          try {
-            await fs.rename(path.join(this.dir, e.name), path.join(this.dir, newName));
-            changed.push({ e, name: newName, flags: this.canonicalFlags(letters) });
-            break;
-          } catch (err) {
-            if (!isErr(err, 'ENOENT')) throw err;
-            await this.syncLocked(true);
-          }
+      let fromNew = false;
+      /** The rename one uid needs now: null when there is nothing to do. */
+      const planOf = (uid: number): { e: Entry; newName: string; letters: string } | null => {
+        const e = this.entries.get(uid);
+        if (!e) return null;
+        if (update.unchangedSince !== undefined && e.modseq > update.unchangedSince) {
+          modified.push(uid);
+          return null;
+        }
+        const parsed = parseName(e.name.slice(4));
+        // Compute from the letters on disk (Dovecot may have changed them) plus the request.
+        const current = e.name.startsWith('new/') ? [] : this.canonicalFlags(parsed.letters);
+        const keep = preservedLetters(parsed.letters);
+        let next: string[];
+        if (update.action === 'set') next = given;
+        else if (update.action === 'add') next = [...current, ...given.filter((g) => !current.some((c) => c.toLowerCase() === g.toLowerCase()))];
+        else next = current.filter((c) => !given.some((g) => g.toLowerCase() === c.toLowerCase()));
+        const letters = this.lettersOf(next, keep);
+        const newName = `cur/${buildName(parsed.base, letters, false)}`;
+        return newName === e.name ? null : { e, newName, letters };
+      };
+      /** Rename one file; false when it was gone (renamed or expunged by someone else meanwhile). */
+      const rename = async (p: { e: Entry; newName: string; letters: string }): Promise<boolean> => {
+        try {
+          await fs.rename(path.join(this.dir, p.e.name), path.join(this.dir, p.newName));
+        } catch (err) {
+          if (!isErr(err, 'ENOENT')) throw err;
+          return false;
+        }
+        if (p.e.name.startsWith('new/')) fromNew = true;
+        this.noteFile(p.e.name, false);
+        this.noteFile(p.newName, true);
+        changed.push({ e: p.e, name: p.newName, flags: this.canonicalFlags(p.letters) });
+        return true;
+      };
+      // Every rename at once (distinct files, so order does not matter); the few that lost a race
+      // with another process are retried one by one after a fresh look at the folder.
+      const sorted = [...new Set(uids)].sort((a, b) => a - b);
+      const first = sorted.map((uid) => ({ uid, p: planOf(uid) }));
+      const ok = await mapLimit(first, IO_CONCURRENCY, ({ p }) => (p ? rename(p) : Promise.resolve(true)));
+      const retry = first.filter((_, i) => !ok[i]).map((f) => f.uid);
+      for (const uid of retry) {
+        for (let attempt = 1; attempt < 5; attempt++) {
+          await this.syncLocked(true);
+          const p = planOf(uid);
+          if (!p || (await rename(p))) break;
         }
       }
-      if (changed.length > 0) await fsyncDir(path.join(this.dir, 'cur'));
+      if (changed.length > 0) await Promise.all([fsyncDir(path.join(this.dir, 'cur')), fromNew ? fsyncDir(path.join(this.dir, 'new')) : undefined]);
+      changed.sort((a, b) => a.e.uid - b.e.uid);
       const updated: MessageMeta[] = [];
+      const rows: CacheRow[] = [];
       const delta = noDelta();
       this.cache.transaction(() => {
         this.mergeFromCache(delta);
@@ -1110,44 +1403,56 @@ export class Folder {
             e.flags = c.flags;
             e.modseq = ms ??= this.cache.nextModSeq();
           }
-          this.cache.put(rowOf(e));
+          rows.push(rowOf(e));
           if (flagsDiffer) updated.push(toMeta(e, this.mtimeOf));
         }
+        this.cache.putMany(rows);
         this.knownHms = this.cache.highestModSeq();
       });
       this.emit(delta);
       if (updated.length > 0) this.emit({ append: false, flags: true, expunge: false }, origin);
-      return { updated, modified };
-    });
+      return { updated, modified: modified.sort((a, b) => a - b) };
+    }
   }
 
   /** EXPUNGE. */
   expunge(uids: number[] | undefined, origin: string | undefined): Promise<number[]> {
-    return this.mutex.run(async () => {
-      this.check();
-      await this.syncLocked(false);
-      return this.removeLocked(uids, origin, true);
-    });
+    return this.mutex.run(() =>
+      this.own(async () => {
+        this.check();
+        await this.syncLocked(false);
+        return this.removeLocked(uids, origin, true);
+      }),
+    );
   }
 
   private async removeLocked(uids: number[] | undefined, origin: string | undefined, onlyDeleted: boolean): Promise<number[]> {
     const pick = uids ? [...new Set(uids)].sort((a, b) => a - b) : this.sortedUids().slice();
     const removed: number[] = [];
-    for (const uid of pick) {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const e = this.entries.get(uid);
-        if (!e) break;
-        if (onlyDeleted && !e.flags.includes('\\Deleted')) break;
-        try {
-          await fs.unlink(path.join(this.dir, e.name));
-          removed.push(uid);
-          break;
-        } catch (err) {
-          if (!isErr(err, 'ENOENT')) throw err;
-          await this.syncLocked(true);
-        }
+    /** Unlink one message's file: true when done or nothing to do, false when it was not where we thought. */
+    const remove = async (uid: number): Promise<boolean> => {
+      const e = this.entries.get(uid);
+      if (!e) return true;
+      if (onlyDeleted && !e.flags.includes('\\Deleted')) return true;
+      try {
+        await fs.unlink(path.join(this.dir, e.name));
+      } catch (err) {
+        if (!isErr(err, 'ENOENT')) throw err;
+        return false;
+      }
+      this.noteFile(e.name, false);
+      removed.push(uid);
+      return true;
+    };
+    // All at once; the few renamed by someone else meanwhile are retried after a fresh look.
+    const ok = await mapLimit(pick, IO_CONCURRENCY, remove);
+    for (const uid of pick.filter((_, i) => !ok[i])) {
+      for (let attempt = 1; attempt < 5; attempt++) {
+        await this.syncLocked(true);
+        if (await remove(uid)) break;
       }
     }
+    removed.sort((a, b) => a - b);
     if (removed.length > 0) await Promise.all([fsyncDir(path.join(this.dir, 'cur')), fsyncDir(path.join(this.dir, 'new'))]);
     const delta = noDelta();
     const done: number[] = [];

@@ -93,15 +93,18 @@ export function parseUidlist(text: string): ParseResult {
     if (line === '') continue;
     const sp = line.indexOf(' ');
     const uidText = sp < 0 ? line : line.slice(0, sp);
-    if (!/^\d+$/.test(uidText)) return { ok: false, reason: `line ${i + 1}: invalid data` };
+    if (!allDigits(uidText)) return { ok: false, reason: `line ${i + 1}: invalid data` };
     const uid = Number(uidText);
     if (uid === 0 || uid >= 0xffffffff) return { ok: false, reason: `line ${i + 1}: invalid uid ${uid}` };
     if (uid <= prev) return { ok: false, reason: `line ${i + 1}: UIDs not ordered (${uid} <= ${prev})` };
     prev = uid;
-    let rest = line.slice(sp + 1);
     const ext: string[] = [];
     let base: string;
-    if (version === 3) {
+    if (version === 3 && sp > 0 && line.charCodeAt(sp + 1) === 58 /* : */) {
+      // The usual line "<uid> :<name>", without the field loop below (a large folder has tens of thousands).
+      base = line.slice(sp + 2);
+    } else if (version === 3) {
+      let rest = line.slice(sp + 1);
       // Fields up to ':'; the file name follows it and may itself contain spaces.
       for (;;) {
         rest = rest.replace(/^ +/, '');
@@ -115,7 +118,7 @@ export function parseUidlist(text: string): ParseResult {
       if (!rest.startsWith(':')) return { ok: false, reason: `line ${i + 1}: missing file name` };
       base = rest.slice(1);
     } else {
-      base = rest;
+      base = line.slice(sp + 1);
     }
     const colon = base.indexOf(':');
     if (colon >= 0) base = base.slice(0, colon);
@@ -124,6 +127,15 @@ export function parseUidlist(text: string): ParseResult {
   }
   if (prev >= nextUid) nextUid = prev + 1;
   return { ok: true, list: { version, uidValidity, nextUid, guid, hdrExt, records }, bytes: Buffer.byteLength(text.slice(0, end + 1)) };
+}
+
+function allDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** One record line (with newline) in version 3 format. */
@@ -136,4 +148,23 @@ export function serializeUidlist(list: Uidlist): string {
   const parts = [`3 V${list.uidValidity} N${list.nextUid} G${list.guid}${list.hdrExt.map((e) => ` ${e}`).join('')}\n`];
   for (const rec of list.records) parts.push(formatRecord(rec));
   return parts.join('');
+}
+
+/**
+ * The list after records were appended in place to a file whose earlier bytes were `list`
+ * (header unchanged): only the new lines are parsed. `header` is the file's first line with its
+ * newline, `tail` the text after the old bytes. Null when the tail does not continue the list
+ * (UIDs not above the old ones, or a broken line): parse the whole file then.
+ */
+export function appendToUidlist(list: Uidlist, header: string, tail: string): { list: Uidlist; bytes: number } | null {
+  const parsed = parseUidlist(header + tail);
+  if (!parsed.ok) return null;
+  const added = parsed.list.records;
+  const last = list.records[list.records.length - 1];
+  if (last && added.length > 0 && (added[0] as UidlistRecord).uid <= last.uid) return null;
+  const records = added.length > 0 ? list.records.concat(added) : list.records;
+  return {
+    list: { ...list, records, nextUid: Math.max(list.nextUid, parsed.list.nextUid) },
+    bytes: parsed.bytes - Buffer.byteLength(header),
+  };
 }
