@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { generateCorpus } from '../test/fixtures/corpus.js';
-import { bundledCli, fillMaildir, imapClient, run, startDovecot, which, type Dovecot } from '../test/interop/sync-helpers.js';
+import { fillMaildir, imapClient, run, startDovecot, which, type Dovecot } from '../test/interop/sync-helpers.js';
 import { ImapAppender } from '../src/sync/imap-append.js';
 import { startDelayRelay, type DelayRelay } from './delay-relay.js';
 
@@ -92,7 +92,11 @@ export default async function bench(args: string[]): Promise<unknown> {
   const work = path.join(os.tmpdir(), `imapkit-bench-sync-${process.pid}`);
   mkdirSync(work, { recursive: true });
   const dc = await startDovecot('imapkit-bench-sync-dovecot-');
-  const cli = await bundledCli();
+  // The real command line, as a user runs it: `node dist/cli/main.js sync` (built here first).
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const built = await run('npm', ['run', 'build', '--silent'], { cwd: root, timeoutMs: 300_000 });
+  if (built.code !== 0) throw new Error(`npm run build failed: ${built.stderr || built.stdout}`);
+  const cli = { command: process.execPath, args: [path.join(root, 'dist/cli/main.js')] };
   const relays: DelayRelay[] = [];
   try {
     // The account's contents, once, then hard-linked into every user's Maildir (Dovecot never rewrites message files).
@@ -214,7 +218,7 @@ export default async function bench(args: string[]): Promise<unknown> {
       '',
       '## Reading the figures',
       '',
-      '- imapkit is `imapkit sync` from an esbuild bundle of src/cli/sync.ts (the same code as `node dist/cli/main.js sync`, without the other commands\' modules); mbsync runs with `FSync yes` (its default), offlineimap with its defaults.',
+      '- imapkit is `node dist/cli/main.js sync` (what `npx imapkit sync` runs; it loads only the sync command\'s modules); mbsync runs with `FSync yes` (its default), offlineimap with its defaults.',
       '- (a) is bound by writing every message to its own fsynced file, for all three tools. imapkit syncs four folders at a time and fetches batches of messages in one UID FETCH each, so the round trip costs it little; offlineimap waits a round trip per message.',
       `- (b) costs imapkit one LIST-STATUS and three \`stat\` calls per local folder (the Maildir's directory times recorded after the last sync): nothing is read. Node's start-up and module loading (\`imapkit sync --help\`: ${cliStart.toFixed(0)} ms) is most of the whole-process figure; see the daemon figures for the rest.`,
       '- (c) inside the daemon is the server\'s SELECT and CHANGEDSINCE on the big folder plus the Maildir store\'s renames and fsynced appends (written one after another, followed by a rescan of the folder).',

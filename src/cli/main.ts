@@ -4,6 +4,10 @@ import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { commandsFor } from './commands.js';
 
+// Maildir writes fsync many files at once (sync, import, deliver batches); libuv's default of 4
+// threads would queue them. Read when the pool first starts, which no import above does.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
 
