@@ -149,6 +149,14 @@ export interface QuotaInfo {
   messagesLimit?: number;
 }
 
+/** What MailboxHandle.readPrefix returns. */
+export interface PrefixRead {
+  /** A prefix of the message as read() returns it. */
+  data: Buffer;
+  /** True when `data` is the whole message. */
+  whole: boolean;
+}
+
 /**
  * An open mailbox: the server's view into one folder for one session.
  * All UIDs are ascending; `origin` identifies the session in ChangeEvents.
@@ -165,6 +173,15 @@ export interface MailboxHandle {
   get(uids: number[]): Promise<MessageMeta[]>;
   /** The full RFC 5322 bytes of one message, or null if it was expunged. */
   read(uid: number): Promise<Buffer | null>;
+  /**
+   * Optional: the start of one message, for FETCH items that need only the top-level header
+   * (ENVELOPE, RFC822.HEADER, BODY[HEADER], BODY[HEADER.FIELDS]; RFC 3501 6.4.5), so a store need
+   * not read whole files. `data` is a prefix of the bytes read() returns (byte for byte, line-end
+   * conversion included), at least `bytes` long unless the message is shorter (it may be longer);
+   * `whole` is true when `data` is the entire message. Null when the message is expunged. A
+   * backend without it is read whole (read/readBatch).
+   */
+  readPrefix?(uid: number, bytes: number): Promise<PrefixRead | null>;
   /**
    * Optional batched read (FETCH BODY[] and SEARCH of many messages): the bytes of the given UIDs
    * in one call, by UID; expunged UIDs are absent. Same bytes as read(). A backend without it is

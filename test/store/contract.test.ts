@@ -841,6 +841,29 @@ describe.each(backends)('MailStore contract: $name', (backend) => {
   });
 
   // Optional capability: a backend without MailboxHandle.structures passes by declaring nothing.
+  describe('readPrefix (optional)', () => {
+    it('gives a prefix of read(), whole only when it is all of it, null once expunged', async () => {
+      const h = await u.open('INBOX');
+      if (typeof h.readPrefix !== 'function') return;
+      const data = [msg(1), msg(2, 'x'.repeat(20_000)), Buffer.from('Subject: lf only\n\nbody\n'), Buffer.alloc(0)];
+      const { destUids } = await u.append('INBOX', data.map((d) => ({ data: d })));
+      for (const uid of destUids) {
+        const full = (await h.read(uid))!;
+        for (const want of [1, 10, 100, 8192, full.length - 1, full.length, full.length + 1]) {
+          if (want < 1) continue;
+          const got = (await h.readPrefix(uid, want))!;
+          expect(got.data.length).toBeGreaterThanOrEqual(Math.min(want, full.length));
+          expect(got.data.equals(full.subarray(0, got.data.length))).toBe(true);
+          expect(got.whole).toBe(got.data.length === full.length);
+        }
+      }
+      await h.updateFlags([destUids[0]!], { action: 'add', flags: ['\\Deleted'] });
+      await h.expunge([destUids[0]!]);
+      expect(await h.readPrefix(destUids[0]!, 10)).toBeNull();
+      await h.close();
+    });
+  });
+
   describe('structures (optional server cache entries)', () => {
     /** Opaque bytes, deliberately not UTF-8 and holding NUL: the store must not interpret them. */
     const entry = (n: number): Buffer => Buffer.concat([Buffer.from([0, 0xff, 0xfe, n]), Buffer.from(`entry ${n}`)]);

@@ -8,15 +8,8 @@ import type { MailboxHandle } from '../../store/contract.js';
 import { indexHeader, type MessageIndex } from '../../mime/index.js';
 import type { BodyReader } from './bodies.js';
 
-/**
- * An optional MailboxHandle capability (a proposed addition to store/contract.ts; the server only
- * feature-tests it): the start of a message. `data` is a prefix of the bytes read() returns, at
- * least `bytes` long unless the message is shorter (a store may return more, e.g. after LF -> CRLF);
- * `whole` is true when `data` is the entire message. Null when the message is expunged.
- */
-export interface PrefixReadable {
-  readPrefix(uid: number, bytes: number): Promise<{ data: Buffer; whole: boolean } | null>;
-}
+/** A handle with the optional MailboxHandle.readPrefix capability (store/contract.ts). */
+export type PrefixReadable = Required<Pick<MailboxHandle, 'readPrefix'>>;
 
 /** First read: headers of ordinary mail fit in a few KB (the 10,000-message bench: under 1 KB). */
 export const HEADER_CHUNK = 8192;
@@ -31,7 +24,7 @@ export interface HeaderSource {
 
 /** True when the handle offers readPrefix. */
 export function canReadPrefix(handle: MailboxHandle): handle is MailboxHandle & PrefixReadable {
-  return typeof (handle as Partial<PrefixReadable>).readPrefix === 'function';
+  return typeof handle.readPrefix === 'function';
 }
 
 /** Loads top-level headers, by prefix reads when the store can, else from whole messages (batched by `bodies`). */

@@ -195,10 +195,22 @@ export class FolderCache {
   /** put() for many rows (inside a transaction), in batches; rows must have distinct UIDs. */
   putMany(rows: readonly CacheRow[]): void {
     let i = 0;
-    const params: unknown[] = [];
+    // One parameter array for every batch, filled in place (no array per row).
+    const params = new Array<unknown>(PUT_BATCH * 9);
     for (; i + PUT_BATCH <= rows.length; i += PUT_BATCH) {
-      params.length = 0;
-      for (let j = i; j < i + PUT_BATCH; j++) params.push(...rowParams(rows[j] as CacheRow));
+      for (let j = 0; j < PUT_BATCH; j++) {
+        const r = rows[i + j] as CacheRow;
+        const k = j * 9;
+        params[k] = r.uid;
+        params[k + 1] = r.base;
+        params[k + 2] = r.name;
+        params[k + 3] = r.flags;
+        params[k + 4] = r.modseq;
+        params[k + 5] = r.size;
+        params[k + 6] = Number.isNaN(r.mtime) ? -1 : Math.round(r.mtime);
+        params[k + 7] = Math.round(r.savedate);
+        params[k + 8] = r.guid;
+      }
       this.stmts.upsertMany.run(params);
     }
     for (; i < rows.length; i++) this.put(rows[i] as CacheRow);

@@ -19,6 +19,7 @@ import {
   type MailStore,
   type MessageMeta,
   type NewMessage,
+  type PrefixRead,
   type QuotaInfo,
   type SpecialUse,
   type UidMapping,
@@ -306,7 +307,8 @@ class MaildirUser {
   }
 
   private schedule(f: Folder): void {
-    if (this.pending.has(f)) return;
+    // Watchers stay armed while nobody listens (see pauseWatching); a later open() syncs anyway.
+    if (this.listeners.size === 0 || this.pending.has(f)) return;
     this.pending.set(
       f,
       setTimeout(() => {
@@ -321,7 +323,7 @@ class MaildirUser {
     if (this.listeners.size === 1) void this.startWatching();
     return () => {
       this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stopWatching();
+      if (this.listeners.size === 0) this.pauseWatching();
     };
   }
 
@@ -352,11 +354,21 @@ class MaildirUser {
     }
   }
 
-  private stopWatching(): void {
+  /**
+   * The last listener left: stop the rescans but keep the folders' inotify watches until the
+   * state is dropped (shutdown), so the next session (a reconnect) does not pay for setting them
+   * up again. Their events are ignored meanwhile; nothing is missed, since every open() and
+   * status() syncs with the disk first.
+   */
+  private pauseWatching(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (const t of this.pending.values()) clearTimeout(t);
     this.pending.clear();
+  }
+
+  private stopWatching(): void {
+    this.pauseWatching();
     for (const p of this.folders.values()) void p.then((f) => f.unwatch()).catch(() => undefined);
   }
 
@@ -669,6 +681,10 @@ class MaildirHandle implements MailboxHandle {
 
   async read(uid: number): Promise<Buffer | null> {
     return this.live().read(uid);
+  }
+
+  async readPrefix(uid: number, bytes: number): Promise<PrefixRead | null> {
+    return this.live().readPrefix(uid, bytes);
   }
 
   async updateFlags(uids: number[], update: FlagUpdate, origin?: string): Promise<FlagUpdateResult> {
