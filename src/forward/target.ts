@@ -118,8 +118,8 @@ export class ForwardTarget implements Repository {
   snapshot(folder: string, opts?: SnapshotOptions): Promise<FolderSnapshot> {
     return this.inner.snapshot(folder, opts);
   }
-  changesSince(folder: string, modSeq: bigint): Promise<FolderChanges | null> {
-    return this.inner.changesSince(folder, modSeq);
+  changesSince(folder: string, modSeq: bigint, current?: FolderStatus): Promise<FolderChanges | null> {
+    return this.inner.changesSince(folder, modSeq, current);
   }
   uids(folder: string): Promise<number[]> {
     return this.inner.uids(folder);

@@ -14,8 +14,8 @@ import { checkInverse, type AccountSpec, type FolderSelector, type NameTranslato
 import { resolvePassword } from './credentials.js';
 import { ImapRepository } from './imap-repository.js';
 import { contentHash } from './message.js';
-import { plan, planSummary, type DeletePolicy, type Plan, type PlanOptions, type Side } from './plan.js';
-import { RepositoryError, type FolderInfo, type FolderStatus, type MessageEntry, type Repository } from './repository.js';
+import { plan, planSummary, type DeletePolicy, type PairRecord, type Plan, type PlanOptions, type Side } from './plan.js';
+import { RepositoryError, type FolderChanges, type FolderInfo, type FolderStatus, type MessageEntry, type Repository } from './repository.js';
 import { SyncState, type FolderState } from './state.js';
 import { StoreRepository } from './store-repository.js';
 
@@ -355,6 +355,8 @@ export class SyncSession {
     // happened, else from LIST-STATUS when the listing had them, else STATUS.
     const tokens: Record<Side, string | null> = { a: null, b: null };
     const status = {} as Record<Side, FolderStatus>;
+    // Which counters were read from the side during this run (not taken from the records).
+    const live: Record<Side, boolean> = { a: false, b: false };
     for (const s of ['a', 'b'] as const) {
       if (dryNew && job.create === s) {
         status[s] = emptyStatus();
@@ -365,7 +367,10 @@ export class SyncSession {
       if (tokens[s] !== null && fs.clean && tokens[s] === k.token && k.uidValidity !== null && k.uidNext !== null && k.count !== null) {
         status[s] = { uidValidity: k.uidValidity, uidNext: k.uidNext, messages: k.count };
         if (k.highestModSeq !== null) status[s].highestModSeq = k.highestModSeq;
-      } else status[s] = job.listStatus[s] ?? (await repos[s].status(names[s]));
+      } else {
+        status[s] = job.listStatus[s] ?? (await repos[s].status(names[s]));
+        live[s] = true;
+      }
     }
     for (const s of ['a', 'b'] as const) {
       const known = fs[s].uidValidity;
@@ -391,7 +396,7 @@ export class SyncSession {
 
     // What each side holds now.
     const entries: Record<Side, MessageEntry[]> = { a: [], b: [] };
-    let pairs = state.pairs(fs.id);
+    let pairs: PairRecord[];
     if (appendOnly) {
       pairs = state.pairsAbove(fs.id, 'a', fs.a.maxUid);
       const snap = await repos.a.snapshot(names.a, { minUid: fs.a.maxUid + 1, withDates: opts.since !== undefined });
@@ -403,11 +408,15 @@ export class SyncSession {
         entries.b = sb.messages;
       }
     } else {
-      // Both sides at once: a server's SELECT and FETCH overlap the local side's scan.
+      // Both sides at once: a server's SELECT and FETCH overlap the local side's scan, and
+      // reading the records (a whole folder's worth) waits until the servers have their requests.
+      let loaded: PairRecord[] | undefined;
+      const getPairs = (): PairRecord[] => (loaded ??= state.pairs(fs.id));
       const read = async (s: Side) => {
-        if (!(dryNew && job.create === s)) entries[s] = await this.readSide(s, fs, pairs, status, unchanged(s), intents.length > 0);
+        if (!(dryNew && job.create === s)) entries[s] = await this.readSide(s, fs, getPairs, status, unchanged(s), intents.length > 0, live[s]);
       };
       await Promise.all([read('a'), read('b')]);
+      pairs = getPairs();
     }
     // Forward: messages before `since` count as done without a copy.
     const before = new Set<number>();
@@ -582,11 +591,21 @@ export class SyncSession {
    * The messages of one side: rebuilt from the records when the side did not change, from the
    * records plus CONDSTORE changes when it can, else a full scan.
    */
-  private async readSide(s: Side, fs: FolderState, pairs: ReturnType<SyncState['pairs']>, status: Record<Side, FolderStatus>, unchanged: boolean, hasIntents: boolean): Promise<MessageEntry[]> {
+  private async readSide(s: Side, fs: FolderState, getPairs: () => PairRecord[], status: Record<Side, FolderStatus>, unchanged: boolean, hasIntents: boolean, live: boolean): Promise<MessageEntry[]> {
     const repo = this.spec[s];
     const name = s === 'a' ? fs.aName : fs.bName;
     const uidKey = s === 'a' ? 'aUid' : 'bUid';
     const staleKey = s === 'a' ? 'aStale' : 'bStale';
+    const since = fs[s].highestModSeq;
+    const maybeTrusted = fs.clean && !hasIntents && fs[s].uidValidity === status[s].uidValidity;
+    // Ask the side for its changes first (a read, harmless if unused): the records are read meanwhile.
+    let early: Promise<FolderChanges | null> | null = null;
+    if (maybeTrusted && !unchanged && since !== null && repo.capabilities().condstore) {
+      early = repo.changesSince(name, since, live ? status[s] : undefined);
+      early.catch(() => undefined);
+      await new Promise((r) => setImmediate(r));
+    }
+    const pairs = getPairs();
     const fromRecords = (): Map<number, MessageEntry> => {
       const m = new Map<number, MessageEntry>();
       for (const p of pairs) {
@@ -595,11 +614,11 @@ export class SyncSession {
       }
       return m;
     };
-    const trusted = fs.clean && !hasIntents && fs[s].uidValidity === status[s].uidValidity && !pairs.some((p) => p[staleKey]);
+    const trusted = maybeTrusted && !pairs.some((p) => p[staleKey]);
     if (trusted && unchanged) return [...fromRecords().values()].sort((x, y) => x.uid - y.uid);
-    const since = fs[s].highestModSeq;
-    if (trusted && since !== null && repo.capabilities().condstore) {
-      const ch = await repo.changesSince(name, since);
+    if (!trusted && early) await early.catch(() => null);
+    if (trusted && early) {
+      const ch = await early;
       if (ch) {
         status[s] = ch.status;
         const m = fromRecords();

@@ -140,8 +140,12 @@ export interface Repository {
    * UIDs >= minUid (the status still covers the whole folder).
    */
   snapshot(folder: string, opts?: SnapshotOptions): Promise<FolderSnapshot>;
-  /** Changes since a mod-sequence; null when the side has no CONDSTORE or the mod-sequence is too old. */
-  changesSince(folder: string, modSeq: bigint): Promise<FolderChanges | null>;
+  /**
+   * Changes since a mod-sequence; null when the side has no CONDSTORE or the mod-sequence is too old.
+   * `current`: the folder's counters as this run just read them (LIST-STATUS, STATUS); a server
+   * connection that already has the folder selected may then answer without selecting it again.
+   */
+  changesSince(folder: string, modSeq: bigint, current?: FolderStatus): Promise<FolderChanges | null>;
   /** All UIDs now in the folder (to find expunges without QRESYNC). */
   uids(folder: string): Promise<number[]>;
   /** Message-IDs (and sizes) of some messages: a header fetch, not the bytes. Missing UIDs are omitted. */

@@ -291,6 +291,17 @@ nameMap = { "Projects/2024" = "Archive/2024" }
         expect(s.flagged.b, `round ${round}`).toBe(1);
         expect(maildirIdentities(local, 'INBOX')).toContain(identity(simpleMessage(`live${round}`)));
       }
+      // An expunge on the server reaches the same session too (VANISHED on the reused connection).
+      const c = await imapClient(dc.port, 'test1');
+      await c.mailboxOpen('INBOX');
+      const [gone] = (await c.search({ subject: 'live1' }, { uid: true })) as number[];
+      await c.messageDelete(String(gone), { uid: true });
+      await c.logout();
+      const s = await session.run({});
+      expectOk(s);
+      expect(s.removed.b).toBe(1);
+      expect(maildirIdentities(local, 'INBOX')).not.toContain(identity(simpleMessage('live1')));
+      expect(maildirIdentities(local, 'INBOX')).toEqual((await imapIdentities(dc.port, 'test1', 'INBOX')).ids);
     } finally {
       await session.close();
     }
