@@ -8,10 +8,12 @@
  * `--watch` daemon (SIGUSR1), where Node's start-up does not count.
  *
  * Options: --small (INBOX 1,000 + 5 × 100, to try it out), --only imapkit,mbsync,offlineimap,
+ * --offlineimap-from-last (run imapkit and mbsync side by side, and take offlineimap's figures from
+ * the last full run in bench/results/sync.json, labelled as such: its 50 ms first sync takes 30 min),
  * --no-delay, --no-watch.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateCorpus } from '../test/fixtures/corpus.js';
@@ -84,6 +86,14 @@ export default async function bench(args: string[]): Promise<unknown> {
   const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1]! : args[args.indexOf(onlyArg) + 1]!).split(',') : ['imapkit', 'mbsync', 'offlineimap'];
   const tools = (['imapkit', 'mbsync', 'offlineimap'] as Tool[]).filter((t) => only.includes(t) && (t === 'imapkit' || which(t)));
   for (const t of only) if (!tools.includes(t as Tool)) console.log(`(${t} is not installed: left out)`);
+  // offlineimap's figures carried over from the last full run, when asked.
+  let carried: { date: string; cases: CaseResult[] } | null = null;
+  if (args.includes('--offlineimap-from-last')) {
+    const last = JSON.parse(readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'sync.json'), 'utf8')) as { date: string; result: { cases: CaseResult[]; offlineimapFrom?: string } };
+    carried = { date: last.result.offlineimapFrom ?? last.date, cases: last.result.cases };
+    const i = tools.indexOf('offlineimap');
+    if (i >= 0) tools.splice(i, 1);
+  }
   const inboxCount = small ? 1000 : 10_000;
   const folders = small ? 5 : 20;
   const perFolder = small ? 100 : 500;
@@ -186,6 +196,8 @@ export default async function bench(args: string[]): Promise<unknown> {
         }
       }
       for (const r of Object.values(rows)) {
+        const old = carried?.cases.find((x) => x.network === r.network && x.case === r.case)?.ms.offlineimap;
+        if (old !== undefined) r.ms.offlineimap = old;
         for (const peer of ['mbsync', 'offlineimap'] as const) {
           if (r.ms.imapkit !== undefined && r.ms[peer] !== undefined) r.ratio[peer] = r.ms.imapkit / r.ms[peer]!;
         }
@@ -207,7 +219,7 @@ export default async function bench(args: string[]): Promise<unknown> {
     const md = [
       '# sync benchmark',
       '',
-      `Private Dovecot${small ? ' (small data set)' : ''}: INBOX ${inboxCount} + ${folders} folders × ${perFolder} messages from the test corpus (${(bytes / 1e6).toFixed(1)} MB). Each tool runs as a whole process; (c) follows 100 new messages and 100 flag changes on the server. "50 ms RTT" goes through bench/delay-relay.ts (25 ms each way).`,
+      `Private Dovecot${small ? ' (small data set)' : ''}: INBOX ${inboxCount} + ${folders} folders × ${perFolder} messages from the test corpus (${(bytes / 1e6).toFixed(1)} MB). Each tool runs as a whole process; (c) follows 100 new messages and 100 flag changes on the server. "50 ms RTT" goes through bench/delay-relay.ts (25 ms each way).${carried ? ` imapkit and mbsync ran side by side in this run; **offlineimap's column is carried over from the full run of ${carried.date}** (\`--offlineimap-from-last\`).` : ''}`,
       '',
       ...lines,
       '',
@@ -225,7 +237,7 @@ export default async function bench(args: string[]): Promise<unknown> {
       '',
     ].join('\n');
     writeFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'sync.md'), md);
-    return { data: { inbox: inboxCount, folders, perFolder, messages: total, bytes }, nodeStartMs: nodeStart, cliStartMs: cliStart, cases: results, watch };
+    return { data: { inbox: inboxCount, folders, perFolder, messages: total, bytes }, nodeStartMs: nodeStart, cliStartMs: cliStart, cases: results, watch, ...(carried ? { offlineimapFrom: carried.date } : {}) };
   } finally {
     for (const r of relays) await r.close();
     await dc.stop();
