@@ -221,7 +221,7 @@ describe.runIf(enabled)('sync crash safety against Dovecot', () => {
       expect((db.prepare('SELECT count(*) AS n FROM intent').get() as { n: number }).n).toBe(0);
       db.close();
     },
-    240_000,
+    300_000,
   );
 
   it('leaves a Maildir that Dovecot serves as it is', async () => {

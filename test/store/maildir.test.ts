@@ -3,7 +3,7 @@
  * locking, the cache, crash safety, watching new/, and mailbox names that must not escape.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -609,6 +609,35 @@ describe('crash safety and locking', () => {
     const r = await u.append('INBOX', [{ data: msg(2) }]);
     expect(r.destUids).toEqual([1]);
     await expect(fs.stat(lock)).rejects.toThrow();
+  });
+
+  it('breaks a fresh lock of a dead process at once, and its own lock file always names its holder', async () => {
+    // A lock timeout shorter than the 2 s grace for unreadable locks: only the PID check can free it.
+    const u = await newStore({ lockTimeoutMs: 500 }).openUser('alice');
+    const root = path.join(dir, 'alice', 'Maildir');
+    await u.status('INBOX');
+    const dead = spawn('true', { stdio: 'ignore' });
+    await new Promise((r) => dead.once('exit', r));
+    await fs.writeFile(path.join(root, 'dovecot-uidlist.lock'), `${dead.pid}:${os.hostname()}`);
+    expect((await u.append('INBOX', [{ data: msg(1) }])).destUids).toEqual([1]);
+    // Locks are link()ed into place with their content: no empty lock, and no temporary name left.
+    const seen: string[] = [];
+    const watcher = (await import('node:fs')).watch(root, (_e, name) => {
+      if (name === 'dovecot-uidlist.lock') {
+        try {
+          seen.push(readFileSync(path.join(root, name), 'utf8'));
+        } catch {
+          // gone again already
+        }
+      }
+    });
+    try {
+      for (let i = 0; i < 20; i++) await u.append('INBOX', [{ data: msg(`l${i}`) }]);
+    } finally {
+      watcher.close();
+    }
+    for (const text of seen) expect(text).toBe(`${process.pid}:${os.hostname()}`);
+    expect((await fs.readdir(root)).filter((n) => n.startsWith('dovecot-uidlist.lock'))).toEqual([]);
   });
 
   it('breaks a lock that nobody touched for the stale timeout (other host, no PID to check)', async () => {

@@ -1,11 +1,15 @@
 /**
- * Dovecot-compatible dot-locking (the scheme Dovecot's lib/file-dotlock uses with dotlock_use_excl):
- * `<file>.lock` is created with O_EXCL and holds "<pid>:<hostname>". A lock is stale when its PID is
- * a dead process on this host (checked once the lock is 2 s old), or when neither the lock nor the
- * protected file changed for the stale timeout (Dovecot: 120 s for dovecot-uidlist). A holder may
- * finish by renaming the lock file over the protected file ("replace"), which also releases it.
+ * Dovecot-compatible dot-locking (the scheme of Dovecot's lib/file-dotlock): `<file>.lock` holds
+ * "<pid>:<hostname>" from the moment it exists, because it is written under a temporary name and
+ * then link()ed into place (Dovecot's default way; O_EXCL would leave an empty lock behind a process
+ * killed between create and write, which nobody could judge for 120 s). A lock is stale when its PID
+ * is a dead process on this host, or when neither the lock nor the protected file changed for the
+ * stale timeout (Dovecot: 120 s for dovecot-uidlist); an empty or foreign lock is judged by its PID
+ * only once it is 2 s old. A holder may finish by renaming the lock file over the protected file
+ * ("replace"), which also releases it.
  */
 import { promises as fs, constants as fsc, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { StoreError } from '../contract.js';
@@ -15,7 +19,7 @@ import { chownTo, fsyncDir, isErr, type Owner } from './fsutil.js';
 export const DEFAULT_STALE_TIMEOUT_MS = 120_000;
 /** Dovecot waits the stale timeout plus 2 s before giving up. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 122_000;
-/** A lock younger than this is not checked for a dead PID (its writer may not have written it yet). */
+/** A lock without a readable PID is not judged before this age (another writer may still be writing it). */
 const PID_CHECK_AGE_MS = 2_000;
 
 /** Settings of one lock attempt. */
@@ -113,15 +117,27 @@ export class Dotlock {
     let lastChange = 0;
     for (;;) {
       let fh: fs.FileHandle | undefined;
+      const tmp = `${lockPath}.${hostname}.${process.pid}.${randomBytes(4).toString('hex')}`;
       try {
-        fh = await fs.open(lockPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+        await fs.writeFile(tmp, `${process.pid}:${hostname}`, { mode: 0o600, flag: 'wx' });
+        let linked = false;
+        try {
+          await fs.link(tmp, lockPath);
+          linked = true;
+          fh = await fs.open(lockPath, fsc.O_RDWR);
+        } catch (err) {
+          // Linked but not opened: give the lock back rather than hold it unusable.
+          if (linked) await fs.unlink(lockPath).catch(() => undefined);
+          throw err;
+        } finally {
+          await fs.unlink(tmp).catch(() => undefined);
+        }
       } catch (err) {
         if (isErr(err, 'ENOENT')) throw new StoreError('NONEXISTENT', `mailbox directory of ${path.basename(file)} is gone`);
         if (!isErr(err, 'EEXIST')) throw err;
       }
       if (fh) {
         try {
-          await fh.writeFile(`${process.pid}:${hostname}`);
           await chownTo(lockPath, opts.owner);
           const st = await fh.stat();
           return new Dotlock(file, lockPath, fh, st.ino, opts.owner, done);
@@ -151,9 +167,12 @@ export class Dotlock {
           }
         }
         let stale = false;
-        if (now - st.mtimeMs >= PID_CHECK_AGE_MS) {
-          const pid = await localPid(lockPath);
-          if (pid !== null && (pid === process.pid || !pidAlive(pid))) stale = true;
+        const pid = await localPid(lockPath);
+        if (pid !== null ? pid === process.pid || !pidAlive(pid) : false) stale = true;
+        else if (pid === null && now - st.mtimeMs >= PID_CHECK_AGE_MS) {
+          // Unreadable or foreign content: a second look once it is old enough (it may have been mid-write).
+          const later = await localPid(lockPath);
+          if (later !== null && (later === process.pid || !pidAlive(later))) stale = true;
         }
         if (!stale && now - lastChange > staleMs) stale = true;
         if (stale) {
