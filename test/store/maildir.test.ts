@@ -38,6 +38,28 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   expect((err as StoreError).code).toBe(code);
 }
 
+/**
+ * Start a child process that opens alice's Maildir as `u` and runs `body` (which prints "ready"
+ * before it appends forever); resolves once it is ready.
+ */
+async function startAppender(name: string, body: string): Promise<ReturnType<typeof spawn>> {
+  const script = path.join(dir, name);
+  const storeModule = path.resolve(here, '../../src/store/maildir/store.ts');
+  await fs.writeFile(
+    script,
+    `import { MaildirStore } from ${JSON.stringify(storeModule)};\n` +
+      `const s = new MaildirStore({ path: ${JSON.stringify(path.join(dir, '%u', 'Maildir'))} });\n` +
+      `const u = await s.openUser('alice');\n` +
+      body,
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(here, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    child.on('exit', () => reject(new Error('appender exited early')));
+  });
+  return child;
+}
+
 async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -491,23 +513,13 @@ describe('our own changes and others\' at the same time', () => {
   });
 
   it('a process killed during batch appends to an open folder leaves only whole messages, each with one UID', async () => {
-    const script = path.join(dir, 'batch-appender.mts');
-    const storeModule = path.resolve(here, '../../src/store/maildir/store.ts');
-    await fs.writeFile(
-      script,
-      `import { MaildirStore } from ${JSON.stringify(storeModule)};\n` +
-        `const s = new MaildirStore({ path: ${JSON.stringify(path.join(dir, '%u', 'Maildir'))} });\n` +
-        `const u = await s.openUser('alice');\n` +
-        `await u.open('INBOX');\n` +
+    const child = await startAppender(
+      'batch-appender.mts',
+      `await u.open('INBOX');\n` +
         `const body = Buffer.alloc(64 * 1024, 'x');\n` +
         `process.stdout.write('ready\\n');\n` +
         `for (let i = 0; ; i++) await u.append('INBOX', Array.from({ length: 10 }, (_, j) => ({ data: Buffer.concat([Buffer.from('Subject: ' + i + '.' + j + '\\r\\n\\r\\n'), body]), flags: j % 2 ? ['\\\\Seen'] : [] })));\n`,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(here, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-      child.on('exit', () => reject(new Error('appender exited early')));
-    });
     await waitFor(async () => (await fs.readdir(path.join(root(), 'new'))).length >= 25 || undefined, 'some appends');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
@@ -556,22 +568,12 @@ describe('crash safety and locking', () => {
   });
 
   it('a process killed while appending leaves only whole messages, each with one UID', async () => {
-    const script = path.join(dir, 'appender.mts');
-    const storeModule = path.resolve(here, '../../src/store/maildir/store.ts');
-    await fs.writeFile(
-      script,
-      `import { MaildirStore } from ${JSON.stringify(storeModule)};\n` +
-        `const s = new MaildirStore({ path: ${JSON.stringify(path.join(dir, '%u', 'Maildir'))} });\n` +
-        `const u = await s.openUser('alice');\n` +
-        `const body = Buffer.alloc(256 * 1024, 'x');\n` +
+    const child = await startAppender(
+      'appender.mts',
+      `const body = Buffer.alloc(256 * 1024, 'x');\n` +
         `process.stdout.write('ready\\n');\n` +
         `for (let i = 0; ; i++) await u.append('INBOX', [{ data: Buffer.concat([Buffer.from('Subject: ' + i + '\\r\\n\\r\\n'), body]) }]);\n`,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(here, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-      child.on('exit', () => reject(new Error('appender exited early')));
-    });
     const root = path.join(dir, 'alice', 'Maildir');
     await waitFor(async () => (await fs.readdir(path.join(root, 'new'))).length >= 5 || undefined, 'some appends');
     child.kill('SIGKILL');
