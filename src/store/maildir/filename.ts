@@ -5,6 +5,9 @@
  * live in dovecot-keywords. Letters we don't understand are kept when we rewrite the flags.
  */
 import os from 'node:os';
+import { bareLfCount, toCrlf } from '../../mime/crlf.js';
+
+export { toCrlf };
 
 /** System flags and their Maildir letters. */
 export const SYSTEM_FLAG_LETTERS: ReadonlyArray<readonly [string, string]> = [
@@ -132,52 +135,9 @@ export function newBaseName(fileSize: number, vsize: number, now = Date.now()): 
   return `${Math.floor(now / 1000)}.M${usec}P${process.pid}Q${counter}.${host},S=${fileSize},W=${vsize}`;
 }
 
-/** Number of bare LFs (LF not preceded by CR) in the bytes; indexOf is native, so this is one fast pass. */
-export function bareLfCount(data: Buffer): number {
-  let n = 0;
-  let i = data.indexOf(10);
-  while (i >= 0) {
-    if (i === 0 || data[i - 1] !== 13) n++;
-    i = data.indexOf(10, i + 1);
-  }
-  return n;
-}
-
 /** Size of the bytes once every bare LF became CRLF (what IMAP reports as RFC822.SIZE). */
 export function crlfSize(data: Buffer): number {
   return data.length + bareLfCount(data);
-}
-
-/**
- * The bytes with every bare LF turned into CRLF (Dovecot stores LF-only files and serves them so);
- * the same Buffer when there is none. A LF counts as bare by the byte before it in `data`, so
- * converting a prefix that does not end between CR and LF gives a prefix of the converted whole
- * (in files without any CR, the ones servedBytes converts, every cut is safe).
- */
-export function toCrlf(data: Buffer): Buffer {
-  if (!data.includes(13)) {
-    // The common case (LF-only files): every LF is bare, and V8's native string replace beats
-    // the counted copy below (measured on Node 20: 3.7 against 5.6 us for a 2.8 KB message).
-    return data.includes(10) ? Buffer.from(data.toString('latin1').replaceAll('\n', '\r\n'), 'latin1') : data;
-  }
-  // Mixed line ends: count the bare LFs, allocate once, copy the runs between them natively.
-  const extra = bareLfCount(data);
-  if (extra === 0) return data;
-  const out = Buffer.allocUnsafe(data.length + extra);
-  let o = 0;
-  let start = 0;
-  let i = data.indexOf(10);
-  while (i >= 0) {
-    if (i === 0 || data[i - 1] !== 13) {
-      o += data.copy(out, o, start, i);
-      out[o++] = 13;
-      out[o++] = 10;
-      start = i + 1;
-    }
-    i = data.indexOf(10, i + 1);
-  }
-  data.copy(out, o, start);
-  return out;
 }
 
 /**
