@@ -143,8 +143,8 @@ async function startPeers(): Promise<Peers> {
 }
 
 function entry(): string {
-  const commands = readFileSync(path.join(ROOT, 'src/cli/commands.ts'), 'utf8');
-  return commands.includes('forward.js') ? path.join(ROOT, 'src/cli/main.ts') : path.join(ROOT, 'test/forward/cli-entry.ts');
+  // The built command line, as users run it (bench/run.ts builds dist/ first).
+  return path.join(ROOT, 'dist/cli/main.js');
 }
 
 /** One scenario: start imapkit forward, append `n` messages at random gaps, time each to the target. */
@@ -170,7 +170,7 @@ async function scenario(name: string, n: number, opts: { idle: boolean; pollSeco
   const src = await Imap.connect(peers.src, user);
   const dst = await Imap.connect(peers.dst, user);
   try {
-    child = spawn(process.execPath, ['--import', 'tsx', entry(), 'forward', '--config', cfg, '--log', path.join(peers.dir, 'forward.log')], { stdio: 'ignore', cwd: ROOT });
+    child = spawn(process.execPath, [entry(), 'forward', '--config', cfg, '--log', path.join(peers.dir, 'forward.log')], { stdio: 'ignore', cwd: ROOT });
     const statusFile = path.join(peers.dir, 'state', 'forward-bench.status.json');
     for (let i = 0; ; i++) {
       if (existsSync(statusFile) && /"state": "(idle|polling)"/.test(readFileSync(statusFile, 'utf8'))) break;

@@ -387,11 +387,11 @@ export async function measureIdle(server: ServerUnderTest, steps: number[]): Pro
 
 export const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** imapkit serve as a child process, with the passwd-file users and no per-address connection cap. */
+/** imapkit serve as a child process (the built dist/, as `npx imapkit` runs), with the passwd-file users and no per-address connection cap. */
 export async function spawnBenchImapkit(dir: string, store: string): Promise<ImapkitProcess> {
   const passwd = path.join(dir, 'passwd');
   if (!existsSync(passwd)) writePasswdFile(passwd);
-  return spawnImapkit(['--store', store, '--users', `passwd:${passwd}`, '--max-connections-per-address', '0', '--failed-login-delay-ms', '0'], { timeoutMs: 60_000 });
+  return spawnImapkit(['--store', store, '--users', `passwd:${passwd}`, '--max-connections-per-address', '0', '--failed-login-delay-ms', '0'], { timeoutMs: 60_000, built: true });
 }
 
 /** The pids of a private Dovecot: its master and everything below it. */

@@ -9,7 +9,6 @@
 import net from 'node:net';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -342,18 +341,12 @@ export default async function bench(args: string[] = []): Promise<unknown> {
       console.warn('imapproxyd is not installed: skipping the up-imapproxy column');
     }
 
-    // imapkit proxy through its command line, in its own process.
+    // imapkit proxy through its command line (the built dist/, as `npx imapkit` runs it), in its own process.
     const kport = await freePort();
-    const main = path.join(tmp, 'imapkit-main.mts');
-    const commander = createRequire(import.meta.url).resolve('commander');
-    writeFileSync(
-      main,
-      `import { Command } from ${JSON.stringify(commander)};\nimport { register } from ${JSON.stringify(path.join(root, 'src/cli/proxy.ts'))};\nconst p = new Command('imapkit');\nregister(p);\nawait p.parseAsync(process.argv);\n`,
-    );
     const logFd = openSync(path.join(tmp, 'imapkit-proxy.log'), 'w');
     const kp = spawn(
       process.execPath,
-      ['--import', path.join(root, 'node_modules/tsx/dist/loader.mjs'), main, 'proxy', '--backend', `imap://127.0.0.1:${dport}`, '--port', String(kport), '--admin-port', '0'],
+      [path.join(root, 'dist/cli/main.js'), 'proxy', '--backend', `imap://127.0.0.1:${dport}`, '--port', String(kport), '--admin-port', '0'],
       { stdio: ['ignore', logFd, logFd] },
     );
     closeSync(logFd);

@@ -216,7 +216,7 @@ function writeMarkdown(r: ServerBenchResult): void {
       `load average ${r.load.loadavgBefore.map((x) => x.toFixed(2)).join(' ')} before and ${r.load.loadavgAfter.map((x) => x.toFixed(2)).join(' ')} after (the box is shared).`,
     `Corpus: generateCorpus(${r.corpus.messages}) from test/fixtures/corpus.ts, ${round(r.corpus.bytes / 1024 / 1024, 1)} MB. ` +
       'Both servers on 127.0.0.1, driven by the same lean raw-socket client (bench/load-idle.ts BenchClient, which frames but does not parse). ' +
-      'imapkit runs as a child process (`imapkit serve`, from source with tsx) with the sqlite store (the default, `synchronous = FULL`) and again with the memory store; ' +
+      'imapkit runs as a child process (`imapkit serve`, the built dist/ that `npx imapkit` runs) with the sqlite store (the default, `synchronous = FULL`) and again with the memory store; ' +
       'Dovecot 2.3 from scripts/dovecot.sh (Maildir, `mail_fsync = always`). ' +
       `Read operations and STORE: median of ${r.runs} runs in one session; APPEND: one run into an empty INBOX. Ratio = imapkit / Dovecot; the target is at most 1.0.`,
     '',

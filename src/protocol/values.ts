@@ -13,8 +13,12 @@ export type ResponseValue =
   | bigint
   /** A string: the writer picks quoted or literal (8-bit, CR, LF, NUL or long strings become literals). */
   | string
-  /** A raw atom written as is (flags, keywords, section names). Never user-controlled text. */
-  | { atom: string }
+  /**
+   * A raw atom written as is (flags, keywords, section names). Never user-controlled text.
+   * `checked`: its maker verified it holds no CR or LF, so the writer need not scan it again
+   * (the pre-encoded ENVELOPE/BODYSTRUCTURE answers of the structure cache, kilobytes each).
+   */
+  | { atom: string; checked?: true }
   /** Bytes to write as a literal; `binary` uses `~{n}` (RFC 3516). */
   | { literal: Buffer; binary?: boolean }
   /** A streamed literal of known size, written without buffering the whole thing. */
@@ -27,4 +31,9 @@ export type ResponseValue =
 /** Helper: an atom value. */
 export function atom(text: string): { atom: string } {
   return { atom: text };
+}
+
+/** Helper: an atom whose text the caller has verified holds no CR or LF. */
+export function checkedAtom(text: string): { atom: string; checked: true } {
+  return { atom: text, checked: true };
 }

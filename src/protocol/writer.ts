@@ -25,6 +25,8 @@ type Part = Buffer | StreamPart;
 const MAX_QUOTED = 1024;
 /** Queued buffers are merged into writes of up to this size when flushing after backpressure. */
 const COALESCE = 64 * 1024;
+/** Characters of literal-free lines batched into one Buffer. */
+const TEXT_BATCH = 32 * 1024;
 
 const CRLF = '\r\n';
 
@@ -63,7 +65,7 @@ class LineEncoder {
     } else if ('atom' in v) {
       const a = v.atom;
       // An atom is written verbatim; a CR or LF in it would let text inject a response line.
-      if (a.indexOf('\r') >= 0 || a.indexOf('\n') >= 0) throw new Error(`atom holds CR or LF: ${JSON.stringify(a)}`);
+      if (v.checked !== true && (a.indexOf('\r') >= 0 || a.indexOf('\n') >= 0)) throw new Error(`atom holds CR or LF: ${JSON.stringify(a)}`);
       this.text += a;
     } else if ('literal' in v) {
       this.literal(v.literal, v.binary === true);
@@ -124,6 +126,12 @@ class LineEncoder {
     }
   }
 
+  /** Ends the line: its text when it holds no literal (the common case), else its parts. */
+  finishLine(): string | Part[] {
+    if (this.parts.length === 0) return this.text + CRLF;
+    return this.finish();
+  }
+
   /** Ends the line and returns its parts (a single Buffer unless literals were involved). */
   finish(): Part[] {
     this.text += CRLF;
@@ -161,6 +169,17 @@ function lineParts(prefix: string, values: ResponseValue[], utf8: boolean, allow
     enc.value(values[i]);
   }
   return enc.finish();
+}
+
+/** Encodes one line for the writer: its text when literal-free, else its parts. */
+function lineOut(prefix: string, values: ResponseValue[], utf8: boolean): string | Part[] {
+  const enc = new LineEncoder(utf8, true);
+  enc.text = prefix;
+  for (let i = 0; i < values.length; i++) {
+    enc.text += ' ';
+    enc.value(values[i]);
+  }
+  return enc.finishLine();
 }
 
 /** Free text of a status response: CR, LF and NUL would break the line, so they become spaces. */
@@ -225,6 +244,18 @@ export class ResponseWriter {
   private active: { source: Readable; size: number; seen: number; paused: boolean } | undefined;
   private failed: Error | undefined;
   private waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  /**
+   * Literal-free untagged lines not yet turned into bytes: a FETCH of thousands of messages then
+   * makes one Buffer per TEXT_BATCH characters instead of one per line. Flushed before any other
+   * output, when it grows past TEXT_BATCH, at the end of the tick, and by drain().
+   */
+  private text = '';
+  private textFlushQueued = false;
+
+  private readonly flushTextTick = (): void => {
+    this.textFlushQueued = false;
+    this.flushText();
+  };
 
   private readonly onDrain = (): void => {
     this.blocked = false;
@@ -274,35 +305,58 @@ export class ResponseWriter {
 
   /** Writes "* v1 v2...\r\n"; values may hold streamed literals, copied in order. */
   untagged(values: ResponseValue[]): void {
-    const parts = lineParts('*', values, this.utf8On, true);
-    if (parts.length === 1) this.send(parts[0] as Buffer);
-    else this.sendParts(parts);
+    const out = lineOut('*', values, this.utf8On);
+    if (typeof out === 'string') {
+      if (this.failed) return;
+      this.text += out;
+      if (this.text.length >= TEXT_BATCH) this.flushText();
+      else if (!this.textFlushQueued) {
+        this.textFlushQueued = true;
+        process.nextTick(this.flushTextTick);
+      }
+      return;
+    }
+    this.flushText();
+    if (out.length === 1) this.send(out[0] as Buffer);
+    else this.sendParts(out);
+  }
+
+  /** Turns the batched lines into one Buffer and sends it. */
+  private flushText(): void {
+    if (this.text === '') return;
+    const text = this.text;
+    this.text = '';
+    this.send(Buffer.from(text, 'utf8'));
   }
 
   /** Writes "tag STATUS [code] text\r\n". */
   tagged(tag: string, status: 'OK' | 'NO' | 'BAD' | 'PREAUTH' | 'BYE', code: string | undefined, text: string): void {
     checkNoBreak('tag', tag);
+    this.flushText();
     this.send(Buffer.from(statusLine(tag, status, code, text), 'utf8'));
   }
 
   /** Writes "+ text\r\n" (a command continuation request). */
   continuation(text: string): void {
+    this.flushText();
     this.send(Buffer.from(`+ ${cleanText(text)}${CRLF}`, 'utf8'));
   }
 
   /** Writes "* BYE [code] text\r\n". */
   bye(text: string, code?: string): void {
+    this.flushText();
     this.send(Buffer.from(statusLine('*', 'BYE', code, text), 'utf8'));
   }
 
   /** Writes pre-encoded bytes. */
   raw(buf: Buffer): void {
+    this.flushText();
     if (buf.length > 0) this.send(buf);
   }
 
   /** Bytes accepted by the writer that the sink has not finished writing (queued here or buffered there). */
   get pending(): number {
-    let n = this.queuedBytes + this.state.outstanding;
+    let n = this.queuedBytes + this.state.outstanding + this.text.length;
     if (this.active) n += this.active.size - this.active.seen;
     return n;
   }
@@ -310,6 +364,7 @@ export class ResponseWriter {
   /** Resolves once everything written so far has been flushed by the sink; rejects if the writer failed. */
   drain(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
+    this.flushText();
     // Flush a pending cork now rather than next tick: the caller is waiting for the bytes to leave.
     this.uncorkTick(this.state);
     if (this.idle()) return Promise.resolve();
@@ -318,6 +373,7 @@ export class ResponseWriter {
 
   /** Swaps the sink (after STARTTLS or COMPRESS); only once drained, else queued output would go astray. */
   setSink(sink: NodeJS.WritableStream): void {
+    if (this.text !== '') throw new Error('ResponseWriter.setSink called with output still batched: await drain() first');
     if (this.qHead < this.queue.length || this.active) {
       throw new Error('ResponseWriter.setSink called with output still queued: await drain() first');
     }
@@ -482,6 +538,7 @@ export class ResponseWriter {
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = err;
+    this.text = '';
     const a = this.active;
     this.active = undefined;
     if (a) a.source.destroy();

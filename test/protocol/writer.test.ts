@@ -276,9 +276,37 @@ describe('ResponseWriter', () => {
     const w = new ResponseWriter(sink);
     for (let i = 1; i <= 100; i++) w.untagged([i, atom('EXPUNGE')]);
     await w.drain();
-    expect(chunks).toBe(100);
-    expect(writes).toBeLessThanOrEqual(2);
+    // Literal-free lines are batched into one Buffer, and that leaves in one write.
+    expect(chunks).toBe(1);
+    expect(writes).toBe(1);
     expect(Buffer.concat(got).toString()).toBe(Array.from({ length: 100 }, (_, i) => `* ${i + 1} EXPUNGE\r\n`).join(''));
+  });
+
+  it('keeps batched lines in order around literals, streams, tagged and raw output', async () => {
+    const sink = new SlowSink(1 << 20);
+    const w = new ResponseWriter(sink);
+    w.untagged([1, atom('FETCH'), [atom('UID'), 7]]);
+    w.untagged([2, atom('FETCH'), [atom('BODY[]'), { literal: Buffer.from('ab\r\n') }]]);
+    w.untagged([3, atom('EXISTS')]);
+    expect(w.pending).toBeGreaterThan(0);
+    w.untagged([4, atom('FETCH'), [atom('BODY[]'), { stream: () => Readable.from([Buffer.from('xyz')]), size: 3 }]]);
+    w.untagged([5, atom('EXISTS')]);
+    w.raw(Buffer.from('* 6 EXISTS\r\n'));
+    w.untagged([7, atom('EXISTS')]);
+    w.tagged('a1', 'OK', undefined, 'done');
+    w.untagged([8, atom('EXISTS')]);
+    await w.drain();
+    expect(sink.text()).toBe(
+      '* 1 FETCH (UID 7)\r\n* 2 FETCH (BODY[] {4}\r\nab\r\n)\r\n* 3 EXISTS\r\n* 4 FETCH (BODY[] {3}\r\nxyz)\r\n' +
+        '* 5 EXISTS\r\n* 6 EXISTS\r\n* 7 EXISTS\r\na1 OK done\r\n* 8 EXISTS\r\n',
+    );
+    expect(w.pending).toBe(0);
+    // More than one batch of text in one tick still leaves whole and in order.
+    const big = new SlowSink(1 << 22);
+    const w2 = new ResponseWriter(big);
+    for (let i = 1; i <= 5000; i++) w2.untagged([i, atom('FETCH'), [atom('X'), atom('y'.repeat(20))]]);
+    await w2.drain();
+    expect(big.text()).toBe(Array.from({ length: 5000 }, (_, i) => `* ${i + 1} FETCH (X ${'y'.repeat(20)})\r\n`).join(''));
   });
 
   it('counts bytes held by a sink that has not flushed yet as pending', async () => {

@@ -361,11 +361,13 @@ describe('structure cache', () => {
 
   it('keeps literal-free ASCII answers as one pre-encoded atom and others as values', () => {
     const cache = new StructureCache(1 << 20);
-    expect(cache.set('k', 'ENVELOPE', ['a b', null, 3], false)).toEqual({ atom: '("a b" NIL 3)' });
+    expect(cache.set('k', 'ENVELOPE', ['a b', null, 3], false)).toEqual({ atom: '("a b" NIL 3)', checked: true });
     const wide = ['Grüße'];
     expect(cache.set('k', 'BODY', wide, false)).toBe(wide);
     expect(cache.set('k2', 'BODY', ['x\r\ny'], true)).toEqual(['x\r\ny']);
-    expect(cache.get('k', 'ENVELOPE')).toEqual({ atom: '("a b" NIL 3)' });
+    expect(cache.get('k', 'ENVELOPE')).toEqual({ atom: '("a b" NIL 3)', checked: true });
+    expect(cache.values('k')).toEqual({ ENVELOPE: { atom: '("a b" NIL 3)', checked: true }, BODY: wide });
+    expect(cache.values('nope')).toBeUndefined();
     expect(cache.get('k', 'BODYSTRUCTURE')).toBeUndefined();
   });
 

@@ -179,6 +179,54 @@ describe('content keys', () => {
   });
 });
 
+describe('TEXT and BODY answer as a full decode does, on the raw-byte shortcuts too', () => {
+  // Messages where the raw bytes lack the needle but the decoded text has it, and the reverse.
+  const tricky: TestMessage[] = [
+    // UTF-16 text is all ASCII bytes here, yet "\0q\0u..." decodes to "quarterly".
+    Buffer.concat([
+      Buffer.from(mail({ Subject: 'utf16', 'MIME-Version': '1.0', 'Content-Type': 'text/plain; charset=utf-16be' }, '').trimEnd() + '\r\n\r\n'),
+      Buffer.from('\0q\0u\0a\0r\0t\0e\0r\0l\0y'),
+    ]),
+    // KELVIN SIGN is canonically an ASCII "K" (NFC), so it folds to "k".
+    mail({ Subject: 'sign', 'MIME-Version': '1.0', 'Content-Type': 'text/plain; charset=utf-8' }, 'five \u212Aelvin\n'),
+    mail({ Subject: '=?us-ascii?Q?quart=65rly?=' }, 'nothing\n'),
+    mail({ Subject: 'qp', 'MIME-Version': '1.0', 'Content-Type': 'text/plain; charset=us-ascii', 'Content-Transfer-Encoding': 'quoted-printable' }, 'quart=\nerly\n'),
+    mail({ Subject: 'b64', 'MIME-Version': '1.0', 'Content-Transfer-Encoding': 'base64' }, Buffer.from('quarterly kelvin\n').toString('base64') + '\n'),
+    mail({ Subject: 'utf7', 'MIME-Version': '1.0', 'Content-Type': 'text/plain; charset=utf-7' }, '+AHEAdQBh-rterly\n'),
+    mail({ Subject: 'prose' }, 'the charset word in prose, and quarterly\n'),
+    // The needle only in a non-text part or a boundary: not text, no match.
+    mail(
+      { Subject: 'attachment', 'MIME-Version': '1.0', 'Content-Type': 'multipart/mixed; boundary="b-quarterly"' },
+      '--b-quarterly\nContent-Type: text/plain\n\nhello\n--b-quarterly\nContent-Type: application/octet-stream\n\nkelvin\n--b-quarterly--\n',
+    ),
+    mail({ Subject: 'plain' }, 'nothing to see\n'),
+  ];
+
+  it('agrees with searching the fully decoded header and body text', async () => {
+    const { generateCorpus } = await import('../fixtures/corpus.js');
+    const { allHeaderText, bodyText, indexMessage } = await import('../../src/mime/index.js');
+    const { fold } = await import('../../src/server/search/text.js');
+    const messages: TestMessage[] = [...tricky, ...generateCorpus(150).map((m) => m.raw)];
+    const s = await openSession(messages);
+    const texts = messages.map((m) => {
+      const raw = Buffer.isBuffer(m) ? m : Buffer.from(typeof m === 'string' ? m : m.data);
+      const index = indexMessage(raw);
+      return { headers: fold(allHeaderText(raw, index)), body: fold(bodyText(raw, index)) };
+    });
+    for (const needle of ['quarterly', 'kelvin', 'Report', 'hello', 'b-quarterly', 'example.org', 'the']) {
+      const n = fold(needle);
+      const wantBody = texts.flatMap((t, i) => (t.body.includes(n) ? [i + 1] : []));
+      const wantText = texts.flatMap((t, i) => (t.body.includes(n) || t.headers.includes(n) ? [i + 1] : []));
+      expect(await uids(s, { type: 'body', value: needle }), `BODY ${needle}`).toEqual(wantBody);
+      expect(await uids(s, { type: 'text', value: needle }), `TEXT ${needle}`).toEqual(wantText);
+    }
+    // The tricky ones do what they are there for.
+    expect(texts[0]!.body).toContain('quarterly');
+    expect(texts[1]!.body).toContain('kelvin');
+    expect(texts[2]!.headers).toContain('quarterly');
+  });
+});
+
 describe('responses', () => {
   it('answers sequence numbers for SEARCH and UIDs for UID SEARCH', async () => {
     const s = await openSession([...corpus, { data: mail({ Subject: 'x' }), flags: ['\\Flagged'] }]);

@@ -169,7 +169,7 @@ describe('persisted structure answers (sqlite)', () => {
     };
     const prefix = Buffer.from(`IKS${STRUCTURE_FORMAT}\n`);
     const ok = frame('w', '(NIL)');
-    expect(decodeAnswers(Buffer.concat([prefix, ok, ok, ok]))).toEqual({ ENVELOPE: { atom: '(NIL)' }, BODYSTRUCTURE: { atom: '(NIL)' }, BODY: { atom: '(NIL)' } });
+    expect(decodeAnswers(Buffer.concat([prefix, ok, ok, ok]))).toEqual({ ENVELOPE: { atom: '(NIL)', checked: true }, BODYSTRUCTURE: { atom: '(NIL)', checked: true }, BODY: { atom: '(NIL)', checked: true } });
     expect(decodeAnswers(Buffer.concat([prefix, ok, ok, frame('w', 'x\r\n* BYE')]))).toBeUndefined();
     expect(decodeAnswers(Buffer.concat([prefix, ok, ok, frame('j', '{"a":"x\\r\\n* BYE"}')]))).toBeUndefined();
     expect(decodeAnswers(Buffer.concat([prefix, ok, ok, frame('j', '{not json')]))).toBeUndefined();

@@ -107,8 +107,9 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
       if (plan.structure.length > 0) {
         cached = {};
         let miss = false;
+        const hit = key !== undefined ? structureCache.values(key) : undefined;
         for (const item of plan.structure) {
-          const v = key !== undefined ? structureCache.get(key, item) : undefined;
+          const v = hit?.[item];
           if (v === undefined) miss = true;
           else cached[item] = v;
         }

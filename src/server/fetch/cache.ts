@@ -6,7 +6,7 @@
  * costs nothing per connection. Values are kept pre-encoded as one atom when their wire form is
  * plain ASCII without literals (the common case), which also spares the writer the work.
  */
-import { atom, type ResponseValue } from '../../protocol/values.js';
+import { checkedAtom, type ResponseValue } from '../../protocol/values.js';
 import { encodeValue } from '../../protocol/writer.js';
 
 /** The items cached per message. */
@@ -53,6 +53,14 @@ export class StructureCache {
     // half, so FETCH 1:* over a cached mailbox does not reorder every entry every time.
     if (v !== undefined && this.clock - e.stamp > this.entries.size >> 1) this.touch(key, e);
     return v;
+  }
+
+  /** Every cached answer of a message (one lookup for all items), refreshing its recency; undefined on a miss. */
+  values(key: string): Readonly<Partial<Record<CachedItem, ResponseValue>>> | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (this.clock - e.stamp > this.entries.size >> 1) this.touch(key, e);
+    return e.values;
   }
 
   /** Stores an answer; `utf8` says how the session writes strings (the pre-encoded form depends on it). */
@@ -102,7 +110,7 @@ export class StructureCache {
 export function compact(value: ResponseValue, utf8: boolean): { stored: ResponseValue; bytes: number } {
   // Already compact (an answer read back from the store, see stored.ts): printable ASCII atoms stay as they are.
   if (value !== null && typeof value === 'object' && 'atom' in value && /^[\x20-\x7e]*$/.test(value.atom)) {
-    return { stored: value, bytes: value.atom.length + 32 };
+    return { stored: value.checked === true ? value : checkedAtom(value.atom), bytes: value.atom.length + 32 };
   }
   const buf = encodeValue(value, { utf8 });
   let plain = true;
@@ -114,7 +122,7 @@ export function compact(value: ResponseValue, utf8: boolean): { stored: Response
     }
   }
   // A string of n ASCII characters costs about n bytes in V8; a value tree several times its text.
-  if (plain) return { stored: atom(buf.toString('latin1')), bytes: buf.length + 32 };
+  if (plain) return { stored: checkedAtom(buf.toString('latin1')), bytes: buf.length + 32 };
   return { stored: value, bytes: buf.length * 4 + 64 };
 }
 

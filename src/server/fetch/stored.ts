@@ -14,7 +14,7 @@
  * BODYSTRUCTURE, changes: entries of another version read as missing and are recomputed.
  */
 import { indexMessage, type MessageIndex } from '../../mime/index.js';
-import { atom, type ResponseValue } from '../../protocol/values.js';
+import { atom, checkedAtom, type ResponseValue } from '../../protocol/values.js';
 import { structureValue } from './build.js';
 import { compact, type CachedItem } from './cache.js';
 
@@ -85,7 +85,7 @@ export function decodeAnswers(blob: Buffer): StructureAnswers | undefined {
       if (kind === WIRE) {
         const text = blob.toString('latin1', start, at);
         if (!PRINTABLE.test(text)) return undefined;
-        out[item] = atom(text);
+        out[item] = checkedAtom(text);
       } else if (kind === JSON_TREE) {
         out[item] = fromJson(JSON.parse(blob.toString('utf8', start, at)));
       } else {

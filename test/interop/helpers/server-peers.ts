@@ -115,9 +115,10 @@ export function cliCommand(): { command: string; args: string[] } {
  * Spawn `imapkit serve ARGS --host 127.0.0.1 --port PORT` and wait until it listens (it prints
  * "imapkit serving ..." then). Extra spawn options (environment) via `env`.
  */
-export async function spawnImapkit(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ImapkitProcess> {
+export async function spawnImapkit(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; built?: boolean } = {}): Promise<ImapkitProcess> {
   const port = await freePort();
-  const cli = cliCommand();
+  // `built`: the compiled dist/ that `npx imapkit` runs (benchmarks), not the sources through tsx.
+  const cli = opts.built ? { command: process.execPath, args: [path.join(ROOT, 'dist/cli/main.js')] } : cliCommand();
   const child = spawn(cli.command, [...cli.args, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
