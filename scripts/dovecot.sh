@@ -4,7 +4,8 @@
 # (test1..test9 with password "pass", demouser/demopass), on 127.0.0.1. Never the system service.
 # Optional environment: DOVECOT_USERS="name:password ..." adds users;
 # DOVECOT_OAUTH2_URL=http://127.0.0.1:PORT/introspect makes passdb check OAuth2 tokens there (XOAUTH2, OAUTHBEARER);
-# DOVECOT_OAUTH2_MECHANISMS="xoauth2" offers only some of the two (default both).
+# DOVECOT_OAUTH2_MECHANISMS="xoauth2" offers only some of the two (default both);
+# DOVECOT_LMTP_PORT=N also runs dovecot-lmtp on 127.0.0.1:N (RCPT TO:<user@any.domain> is user).
 set -euo pipefail
 cmd=${1:?usage: dovecot.sh start|stop DIR PORT}
 dir=${2:?DIR missing}
@@ -79,12 +80,27 @@ else
   mechs="plain login"
 fi
 
+protocols="imap"
+lmtp_conf=""
+if [ -n "${DOVECOT_LMTP_PORT:-}" ]; then
+  protocols="imap lmtp"
+  lmtp_conf="service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = ${DOVECOT_LMTP_PORT}
+  }
+}
+protocol lmtp {
+  auth_username_format = %Ln
+}"
+fi
+
 cat > "$conf" <<EOT
 base_dir = $dir/run
 state_dir = $dir/state
 log_path = $dir/dovecot.log
 instance_name = imapkit-test-$port
-protocols = imap
+protocols = $protocols
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -99,6 +115,7 @@ protocol imap {
   mail_max_userip_connections = 20000
   imap_idle_notify_interval = 1 secs
 }
+$lmtp_conf
 $passdb
 userdb {
   driver = passwd-file
@@ -154,7 +171,8 @@ EOT
 stop
 "$DOVECOT" -c "$conf"
 for _ in $(seq 1 100); do
-  if [ -f "$pidfile" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "dovecot.sh: running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; exit 0; fi
+  if [ -f "$pidfile" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+    && { [ -z "${DOVECOT_LMTP_PORT:-}" ] || (exec 3<>"/dev/tcp/127.0.0.1/$DOVECOT_LMTP_PORT") 2>/dev/null; }; then echo "dovecot.sh: running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; exit 0; fi
   sleep 0.1
 done
 echo "dovecot.sh: dovecot did not start; log:" >&2

@@ -10,6 +10,8 @@ import { openStore } from '../store/index.js';
 import type { MailStore, UserDb } from '../store/contract.js';
 import { PasswdFileUserDb } from '../auth/passwd-file.js';
 import { ImapServer } from '../server/server.js';
+import { LmtpServer } from '../server/lmtp/server.js';
+import { formatLmtpAddress } from '../server/lmtp/listen-address.js';
 import { dataDir, resolveServeConfig, type ServeConfig, type ServeConfigInput } from '../server/config.js';
 import { generateSelfSigned, loadTlsFiles, type TlsMaterial } from '../server/tls.js';
 import { DEMO_PASSWORD, DEMO_USER, seedDemo } from '../server/demo.js';
@@ -37,6 +39,7 @@ export interface ServeFlags {
   failedLoginMaxDelayMs?: number;
   appendLimit?: number;
   maxLineLength?: number;
+  lmtp?: string;
 }
 
 /** Where serve writes its human-readable messages. */
@@ -65,6 +68,7 @@ export function flagsToConfig(flags: ServeFlags): ServeConfigInput {
     allowPlaintextLogin: flags.allowPlaintextLogin,
     logLevel: flags.logLevel as ServeConfigInput['logLevel'],
     debug: flags.debug,
+    lmtp: flags.lmtp,
     tls,
     limits: {
       maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
@@ -105,6 +109,8 @@ export interface RunningServer {
   store: MailStore;
   port: number;
   tlsPort?: number;
+  /** The LMTP listener, when `lmtp` is configured. */
+  lmtp?: LmtpServer;
   stop(): Promise<void>;
 }
 
@@ -134,6 +140,18 @@ export async function startServe(flags: ServeFlags, io: ServeIo = { stdout: proc
       debug: config.debug,
     });
     const info = await server.listen();
+    let lmtp: LmtpServer | undefined;
+    let lmtpNote = '';
+    if (config.lmtp) {
+      // The same store object as the IMAP server: its watch() listeners tell IDLE sessions at once.
+      lmtp = new LmtpServer({ store, users, listen: config.lmtp, log: logger, debug: config.debug, maxMessageSize: config.limits.appendLimit });
+      try {
+        lmtpNote = `; LMTP on ${formatLmtpAddress(await lmtp.listen())}`;
+      } catch (err) {
+        await server.close();
+        throw new Error(`LMTP on ${formatLmtpAddress(config.lmtp)}: ${(err as Error).message}`);
+      }
+    }
     if (flags.demo) {
       io.stdout.write(
         [
@@ -143,18 +161,22 @@ export async function startServe(flags: ServeFlags, io: ServeIo = { stdout: proc
           `    curl --url "imap://${info.host}:${info.port}/INBOX;UID=1" --user ${DEMO_USER}:${DEMO_PASSWORD}`,
           `    openssl s_client -quiet -starttls imap -connect ${info.host}:${info.port}`,
           `  or point a mail client at ${info.host}, port ${info.port}, STARTTLS, user ${DEMO_USER}.`,
+          ...(lmtpNote ? [`  deliveries: LMTP on ${formatLmtpAddress(lmtp!.address)}`] : []),
           '',
         ].join('\n'),
       );
     } else {
-      io.stdout.write(`imapkit serving ${config.store} on ${info.host}:${info.port}${info.tlsPort ? ` (IMAPS on ${info.tlsPort})` : ''}\n`);
+      io.stdout.write(`imapkit serving ${config.store} on ${info.host}:${info.port}${info.tlsPort ? ` (IMAPS on ${info.tlsPort})` : ''}${lmtpNote}\n`);
     }
     return {
       server,
       store,
       port: info.port,
       tlsPort: info.tlsPort,
+      ...(lmtp ? { lmtp } : {}),
       stop: async () => {
+        // LMTP first: messages it already received are stored before the store closes.
+        await lmtp?.close();
         await server.close();
         await store.close();
       },
@@ -191,6 +213,7 @@ export function register(program: Command): void {
     .option('--failed-login-max-delay-ms <ms>', 'ceiling of the failed-login delay', intArg)
     .option('--append-limit <bytes>', 'largest message APPEND accepts (APPENDLIMIT)', intArg)
     .option('--max-line-length <bytes>', 'longest command line outside literals', intArg)
+    .option('--lmtp <address>', 'also accept deliveries by LMTP from an MTA: PORT (on 127.0.0.1), HOST:PORT or /path/to/unix-socket')
     .action(async (flags: ServeFlags) => {
       let running: RunningServer;
       try {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, validateConfig } from '../config/load.js';
 import { DEFAULT_LIMITS, type LimitSettings } from './limits.js';
+import { LMTP_ADDRESS_EXPECTED, parseLmtpAddress, type LmtpListen } from './lmtp/listen-address.js';
 
 const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().min(0);
@@ -26,6 +27,15 @@ export const limitsSchema = z
   })
   .partial()
   .strict();
+
+/** `lmtp`: PORT (a number or a string), HOST:PORT, or a unix socket path; the message says which forms exist. */
+const lmtpAddress = z.union([z.number(), z.string()], { error: LMTP_ADDRESS_EXPECTED }).superRefine((value, ctx) => {
+  try {
+    parseLmtpAddress(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 
 /** The serve configuration as written in a file (every key optional). */
 export const serveConfigSchema = z
@@ -50,6 +60,8 @@ export const serveConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     /** Protocol trace (implies logLevel debug); passwords are never logged. */
     debug: z.boolean(),
+    /** LMTP listener (RFC 2033) for an MTA's deliveries: PORT (on 127.0.0.1), HOST:PORT or /path/to/socket. */
+    lmtp: lmtpAddress,
   })
   .partial()
   .strict();
@@ -68,6 +80,8 @@ export interface ServeConfig {
   limits: LimitSettings;
   logLevel: string;
   debug: boolean;
+  /** Where the LMTP listener listens; absent: no LMTP. */
+  lmtp?: LmtpListen;
 }
 
 /** $XDG_DATA_HOME/imapkit (default ~/.local/share/imapkit). */
@@ -115,6 +129,7 @@ export function resolveServeConfig(
     limits: { ...DEFAULT_LIMITS, ...stripUndefined(merged.limits ?? {}) },
     logLevel: debug ? 'debug' : (merged.logLevel ?? 'info'),
     debug,
+    ...(merged.lmtp !== undefined ? { lmtp: parseLmtpAddress(merged.lmtp) } : {}),
   };
 }
 

@@ -15,3 +15,4 @@ export { capabilities, SASL_MECHANISMS, type CapabilityState } from './capabilit
 export { loadTlsFiles, createTlsContext, generateSelfSigned, type TlsMaterial } from './tls.js';
 export { seedDemo, DEMO_USER, DEMO_PASSWORD } from './demo.js';
 export type { SessionContext, SelectedMailbox, CommandResult, CommandHandler, ServerLimits } from './context.js';
+export { LmtpServer, parseLmtpAddress, formatLmtpAddress, type LmtpServerOptions, type LmtpListen } from './lmtp/index.js';

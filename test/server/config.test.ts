@@ -2,7 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { resolveServeConfig, defaultStoreSpec } from '../../src/server/config.js';
 import { DEFAULT_LIMITS } from '../../src/server/limits.js';
-import { flagsToConfig } from '../../src/cli/serve.js';
+import { flagsToConfig, loadServeConfig } from '../../src/cli/serve.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const env = { XDG_DATA_HOME: '/data' };
 
@@ -38,5 +41,26 @@ describe('resolveServeConfig', () => {
 
   it('needs both certificate and key', () => {
     expect(() => resolveServeConfig(undefined, flagsToConfig({ tlsCert: 'c.pem' }), env)).toThrow(/tls/);
+  });
+
+  it('reads lmtp as PORT (on loopback), HOST:PORT or a socket path, from the file or --lmtp', () => {
+    expect(resolveServeConfig({ path: 'f.toml', data: { lmtp: 2424 } }, {}, env).lmtp).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 2424 });
+    expect(resolveServeConfig({ path: 'f.toml', data: { lmtp: '0.0.0.0:24' } }, flagsToConfig({}), env).lmtp).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 24 });
+    expect(resolveServeConfig({ path: 'f.toml', data: { lmtp: 2424 } }, flagsToConfig({ lmtp: '/run/imapkit/lmtp' }), env).lmtp).toEqual({ kind: 'unix', path: '/run/imapkit/lmtp' });
+    expect(resolveServeConfig(undefined, {}, env).lmtp).toBeUndefined();
+  });
+
+  it('names the file and the lmtp key of a bad LMTP address, and what is expected', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imapkit-config-'));
+    try {
+      const file = join(dir, 'serve.toml');
+      await writeFile(file, 'port = 1143\nlmtp = "localhost"\n');
+      await expect(loadServeConfig({ config: file }, env)).rejects.toThrow(`${file}: lmtp: expected PORT, HOST:PORT or the absolute path of a unix socket`);
+      await writeFile(file, 'lmtp = true\n');
+      await expect(loadServeConfig({ config: file }, env)).rejects.toThrow(`${file}: lmtp: expected PORT, HOST:PORT`);
+      await expect(loadServeConfig({ lmtp: '99999' }, env)).rejects.toThrow(/command line: lmtp: expected PORT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
