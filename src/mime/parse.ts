@@ -255,7 +255,7 @@ class Indexer {
           nameEnd = at;
           valueStart = at;
         }
-        field = { name: nameEnd > at ? raw.toString('latin1', at, nameEnd) : '', start: at, valueStart, end: next };
+        field = { name: nameEnd > at ? fieldName(raw, at, nameEnd) : '', start: at, valueStart, end: next };
         fields.push(field);
       }
       prevEol = lfAt < 0 ? 0 : lfAt > at && raw[lfAt - 1] === 0x0d ? 2 : 1;
@@ -344,6 +344,53 @@ class Indexer {
   }
 }
 
+/**
+ * Field names met before, keyed by length, first and last byte: a mailbox repeats a few dozen
+ * names, and one new string per field was a large share of the indexer's time and garbage.
+ * Bounded, so odd names in hostile mail cannot grow it.
+ */
+const NAMES = new Map<number, string[]>();
+const NAME_MAX = 40;
+const NAMES_MAX = 2048;
+let namesHeld = 0;
+
+/** The latin1 string of raw[start, end), shared with earlier fields of the same name. */
+function fieldName(raw: Buffer, start: number, end: number): string {
+  const len = end - start;
+  if (len > NAME_MAX) return raw.toString('latin1', start, end);
+  const key = len | (raw[start]! << 8) | (raw[end - 1]! << 16);
+  const known = NAMES.get(key);
+  if (known !== undefined) {
+    for (const name of known) {
+      let i = 1;
+      while (i < len && name.charCodeAt(i) === raw[start + i]) i++;
+      if (i >= len) return name;
+    }
+  }
+  const name = raw.toString('latin1', start, end);
+  if (namesHeld < NAMES_MAX) {
+    namesHeld++;
+    if (known !== undefined) known.push(name);
+    else NAMES.set(key, [name]);
+  }
+  return name;
+}
+
+/** Lower-cased names of the fields analyze() reads, by field name as written; others map to "". */
+const KINDS = new Map<string, string>();
+
+/** "mime-version" or a lower-cased "content-*" name for the fields analyze() reads, else "" (memoised: names repeat). */
+function fieldKind(name: string): string {
+  let kind = KINDS.get(name);
+  if (kind === undefined) {
+    const lower = name.toLowerCase();
+    kind = lower === 'mime-version' || lower.startsWith('content-') ? lower : '';
+    // Bounded like NAMES; a name past the bound is simply worked out again.
+    if (KINDS.size < NAMES_MAX) KINDS.set(name, kind);
+  }
+  return kind;
+}
+
 /** A value up to its first NUL (Dovecot keeps these as C strings). */
 function cString(s: string): string {
   const nul = s.indexOf('\0');
@@ -360,16 +407,12 @@ function analyze(raw: Buffer, part: MimePart, mimeChild: boolean, parentDigest: 
   let encodingSeen = false;
   let dispositionWithParams = false;
   for (const f of part.headers) {
-    const name = f.name;
-    if (name.length < 8) continue;
-    const c0 = name.charCodeAt(0) | 0x20;
-    if (c0 === 0x6d) {
-      if (name.length === 12 && name.toLowerCase() === 'mime-version') isMime = true;
+    const lower = fieldKind(f.name);
+    if (lower === '') continue;
+    if (lower === 'mime-version') {
+      isMime = true;
       continue;
     }
-    if (c0 !== 0x63) continue;
-    const lower = name.toLowerCase();
-    if (!lower.startsWith('content-')) continue;
     switch (lower) {
       case 'content-type': {
         isMime = true;
