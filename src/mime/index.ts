@@ -11,7 +11,7 @@ import { envelopeOf, structureOf } from './structure.js';
 import { binaryBytes, sectionBytes } from './section.js';
 import { decodeHeaderValue, fieldValue, fieldsNamed } from './header.js';
 import { decodeBytes } from './charset.js';
-import { decodeBody, partCte } from './decode.js';
+import { decodeBody, partCte, type Cte } from './decode.js';
 import { sortKeys, type SortFields } from './sort.js';
 
 export type { HeaderField, MessageIndex, MimeParam, MimePart } from './types.js';
@@ -19,7 +19,7 @@ export type { SortFields } from './sort.js';
 export { MAX_DEPTH, MAX_PARTS } from './parse.js';
 export { baseSubject, parseDate } from './sort.js';
 export { resolvePart } from './section.js';
-export { decodeBase64, decodeQuotedPrintable } from './decode.js';
+export { decodeBase64, decodeQuotedPrintable, type Cte } from './decode.js';
 export { fieldValue } from './header.js';
 
 /** Index a message: MIME tree with byte offsets and sizes. Never throws, for any bytes. */
@@ -110,8 +110,17 @@ export function headerLine(raw: Buffer, f: HeaderField): string {
 
 /** Decoded text of one text/* leaf, as bodyText() includes it. */
 export function partText(raw: Buffer, p: MimePart): string {
-  const body = decodeBody(raw.subarray(p.bodyStart, p.bodyEnd), partCte(raw, p));
-  return decodeBytes(body, partCharset(p));
+  return bodyTextOf(raw.subarray(p.bodyStart, p.bodyEnd), partCte(raw, p), partCharset(p));
+}
+
+/** Text of body bytes given their transfer encoding and charset (what partText does for a part). */
+export function bodyTextOf(body: Buffer, cte: Cte, charset: string | null): string {
+  return decodeBytes(decodeBody(body, cte), charset);
+}
+
+/** A part's Content-Transfer-Encoding as the decoder reads it. */
+export function partEncoding(raw: Buffer, p: MimePart): Cte {
+  return partCte(raw, p);
 }
 
 /** The declared charset of a part, or null. */

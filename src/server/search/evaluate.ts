@@ -4,14 +4,15 @@
  * metadata alone with three-valued logic; only when the answer still depends on a header, body or
  * sent-date key is the message read and parsed, so `UNSEEN` or `UID 1:100 BODY x` touch few bytes.
  */
-import { isAscii } from 'node:buffer';
 import type { SearchKey } from '../../protocol/ast.js';
 import type { MessageMeta } from '../../store/contract.js';
-import { allHeaderText, bodyText, headerLine, headerValues, partText, plainTextPart, type MessageIndex, type MimePart } from '../../mime/index.js';
+import { allHeaderText, bodyText, headerValues, indexMessage, type MessageIndex } from '../../mime/index.js';
 import type { SelectedMailbox, SessionContext } from '../context.js';
 import { BodyReader } from '../fetch/bodies.js';
 import { dayAtOffset, localDay, parseHeaderDate, searchDay, type HeaderDate } from './dates.js';
 import { contains, fold } from './text.js';
+import { layoutCache, layoutContains, layoutOf, type SearchLayout } from './layout.js';
+import { cacheKey } from '../fetch/cache.js';
 
 /** What a search found: UIDs in ascending order, and the highest MODSEQ among them when a MODSEQ key was used. */
 export interface SearchResult {
@@ -50,11 +51,6 @@ function needleRegExp(needle: string): RegExp {
   return re;
 }
 
-/** True when raw[start, end) holds "=?" (a possible RFC 2047 encoded word). */
-function hasEncodedWord(raw: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end - 1; i++) if (raw[i] === 0x3d && raw[i + 1] === 0x3f) return true;
-  return false;
-}
 
 /** Parsed content of one message, folded lazily per need. */
 class Content {
@@ -62,11 +58,20 @@ class Content {
   private allHeaders: string | undefined;
   private body: string | undefined;
   private date: HeaderDate | null | undefined;
+  private parsed: MessageIndex | undefined;
 
   constructor(
     private readonly raw: Buffer,
-    private readonly index: MessageIndex,
+    /** The MIME index; called only when a key needs more than the layout. */
+    private readonly parse: () => MessageIndex,
+    /** The layout cache key of this message's content, when it has an EMAILID. */
+    private readonly key: string | undefined,
+    private layoutKnown?: SearchLayout,
   ) {}
+
+  private get index(): MessageIndex {
+    return (this.parsed ??= this.parse());
+  }
 
   header(name: string): string[] {
     const key = name.toLowerCase();
@@ -86,11 +91,8 @@ class Content {
 
   /**
    * TEXT (headers = true) or BODY: the same answer as searching headerText()/bodyText(), found
-   * without decoding where it cannot matter. Only for a fast needle (see FAST_NEEDLE): such a needle
-   * lies within a run of bytes that decoding, unfolding and folding leave unchanged when they are
-   * ASCII, so an ASCII header field without encoded words, or an ASCII text part with no transfer
-   * encoding in an ASCII-compatible charset, is searched in its raw bytes (lower-cased once);
-   * any other field or part is decoded and folded alone.
+   * without decoding where it cannot matter (see layout.ts), on the message's search layout: made
+   * from the index once and kept, so a later search of the same message parses nothing.
    */
   fastContains(needle: string, headers: boolean): boolean {
     if (headers && this.allHeaders !== undefined && contains(this.allHeaders, needle)) return true;
@@ -98,32 +100,11 @@ class Content {
       if (contains(this.body, needle)) return true;
       if (!headers || this.allHeaders !== undefined) return false;
     }
-    const re = needleRegExp(needle);
-    const found = (start: number, end: number): boolean => re.test(this.raw.toString('latin1', start, end));
-    const raw = this.raw;
-    const visit = (p: MimePart): boolean => {
-      if (headers) {
-        for (const f of p.headers) {
-          if (this.ascii(f.start, f.end) && !hasEncodedWord(raw, f.valueStart, f.end)) {
-            if (found(f.start, f.end)) return true;
-          } else if (contains(fold(headerLine(raw, f)), needle)) return true;
-        }
-      }
-      if (p.multipart) {
-        for (const c of p.children) if (visit(c)) return true;
-        return false;
-      }
-      if (p.message !== null) return visit(p.message);
-      if (!p.text || p.bodyEnd <= p.bodyStart) return false;
-      if (this.ascii(p.bodyStart, p.bodyEnd) && plainTextPart(raw, p)) return found(p.bodyStart, p.bodyEnd);
-      return contains(fold(partText(raw, p)), needle);
-    };
-    return visit(this.index.root);
-  }
-
-  /** True when raw[start, end) is all ASCII. */
-  private ascii(start: number, end: number): boolean {
-    return isAscii(this.raw.subarray(start, end));
+    if (this.layoutKnown === undefined) {
+      this.layoutKnown = layoutOf(this.raw, this.index);
+      if (this.key !== undefined) layoutCache.set(this.key, this.layoutKnown);
+    }
+    return layoutContains(this.raw, this.layoutKnown, needle, needleRegExp(needle), headers);
   }
 
   bodyText(): string {
@@ -147,6 +128,8 @@ class Prepared {
   readonly needles = new Map<SearchKey, string>();
   usesModSeq = false;
   needsContent = false;
+  /** Every content key is TEXT or BODY with a plain needle: a message's cached layout answers them. */
+  layoutOnly = true;
 
   constructor(
     ctx: SessionContext,
@@ -175,14 +158,20 @@ class Prepared {
         break;
       case 'date':
         this.days.set(key, searchDay(key.date));
-        if (key.field === 'sent') this.needsContent = true;
+        if (key.field === 'sent') {
+          this.needsContent = true;
+          this.layoutOnly = false;
+        }
         break;
       case 'header':
       case 'body':
-      case 'text':
-        this.needles.set(key, fold(key.value));
+      case 'text': {
+        const needle = fold(key.value);
+        this.needles.set(key, needle);
         this.needsContent = true;
+        if (key.type === 'header' || !FAST_NEEDLE.test(needle)) this.layoutOnly = false;
         break;
+      }
       case 'modseq':
         this.usesModSeq = true;
         break;
@@ -325,9 +314,17 @@ export async function searchMessages(ctx: SessionContext, key: SearchKey, opts: 
     const m = metas[i]!;
     let r = first[i];
     if (r === undefined) {
-      const msg = await ctx.message(m.uid, (await reader.read(m.uid)) ?? undefined);
+      const raw = await reader.read(m.uid);
+      const cacheAs = m.emailId ? cacheKey(ctx.user, m.emailId) : undefined;
+      const layout = p.layoutOnly && cacheAs !== undefined ? layoutCache.get(cacheAs) : undefined;
+      let content: Content | undefined;
+      if (raw && layout) content = new Content(raw, () => indexMessage(raw), cacheAs, layout);
+      else {
+        const msg = await ctx.message(m.uid, raw ?? undefined);
+        if (msg) content = new Content(msg.raw, () => msg.index, cacheAs);
+      }
       // An expunged message's bytes are gone: it cannot match a content key.
-      r = msg ? evaluate(key, m, p, new Content(msg.raw, msg.index)) === true : false;
+      r = content ? evaluate(key, m, p, content) === true : false;
       if (++scanned % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     if (r) {
