@@ -58,7 +58,10 @@ export interface MailboxStatus {
   mailboxId: string;
 }
 
-/** Per-message metadata (everything but the bytes). */
+/**
+ * Per-message metadata (everything but the bytes). A store may hand the same object to several
+ * callers (the memory store shares a frozen one until the message changes): never mutate it.
+ */
 export interface MessageMeta {
   uid: number;
   /** System flags (\Seen, \Answered, \Flagged, \Deleted, \Draft) and keywords, as stored (case kept); order unspecified. */

@@ -22,7 +22,7 @@ describe('APPEND', () => {
     const mail = await srv.store.openUser('test1');
     const box = await mail.open('Ap');
     const [meta] = await box.list();
-    expect(meta!.flags.sort()).toEqual(['$Work', '\\Seen']);
+    expect([...meta!.flags].sort()).toEqual(['$Work', '\\Seen']);
     expect(meta!.internalDate.toISOString()).toBe('2023-07-14T00:44:25.000Z');
     expect((await box.read(meta!.uid))!.toString()).toBe(msg);
     await box.close();

@@ -46,7 +46,7 @@ describe('STORE', () => {
     await store(s, '1', 'remove', ['\\flagged']);
     expect(await flagsOf(s, 1)).toEqual(['\\Seen', 'work']);
     await store(s, '1', 'set', ['\\DRAFT', 'home']);
-    expect((await flagsOf(s, 1)).sort()).toEqual(['\\Draft', 'home']);
+    expect([...(await flagsOf(s, 1))].sort()).toEqual(['\\Draft', 'home']);
     expect(s.ctx.lines[0]).toMatch(/^\* 1 FETCH \(FLAGS \(/);
   });
 

@@ -55,6 +55,8 @@ interface MemMessage {
   threadId: string;
   /** The server's opaque cache entry (NewMessage.structure), if it gave one. */
   structure?: Buffer;
+  /** The frozen MessageMeta handed out until the next change (a FETCH 1:* asks for every one). */
+  meta?: MessageMeta;
 }
 
 interface MemMailbox {
@@ -88,17 +90,18 @@ function emit(u: MemUser, event: ChangeEvent): void {
   emitTo(u.listeners, event);
 }
 
+/** A message's metadata: one frozen object shared by callers until the message changes (callers never mutate it). */
 function meta(m: MemMessage): MessageMeta {
-  return {
+  return (m.meta ??= Object.freeze({
     uid: m.uid,
-    flags: [...m.flags],
+    flags: Object.freeze([...m.flags]) as string[],
     modSeq: m.modSeq,
     size: m.data.length,
     internalDate: new Date(m.internalDate.getTime()),
     saveDate: new Date(m.saveDate.getTime()),
     emailId: m.emailId,
     threadId: m.threadId,
-  };
+  }));
 }
 
 function newMailbox(u: MemUser, name: string, specialUse?: SpecialUse): MemMailbox {
@@ -212,7 +215,10 @@ class MemoryMailboxHandle implements MailboxHandle {
   async get(uids: number[]): Promise<MessageMeta[]> {
     const mb = this.live();
     const out: MessageMeta[] = [];
-    for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
+    // The usual call (the whole view, ascending) needs neither the dedupe nor the sort.
+    let ascending = true;
+    for (let i = 1; i < uids.length && ascending; i++) ascending = uids[i - 1]! < uids[i]!;
+    for (const uid of ascending ? uids : [...new Set(uids)].sort((a, b) => a - b)) {
       const m = mb.byUid.get(uid);
       if (m) out.push(meta(m));
     }
@@ -271,6 +277,7 @@ class MemoryMailboxHandle implements MailboxHandle {
     for (const t of targets) {
       t.m.flags = t.flags;
       t.m.modSeq = modSeq;
+      t.m.meta = undefined;
     }
     emit(this.u, { mailbox: mb.name, kind: 'flags', modSeq, origin });
     return { updated: targets.map((t) => meta(t.m)), modified };
@@ -397,7 +404,7 @@ class MemoryUserMailStore implements UserMailStore {
       const now = new Date();
       insert(
         dest,
-        mb.messages.map((m) => ({ ...m, flags: [...m.flags], saveDate: now })),
+        mb.messages.map((m) => ({ ...m, flags: [...m.flags], saveDate: now, meta: undefined })),
       );
       remove(
         mb,
