@@ -10,7 +10,9 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { structureCache } from '../../src/server/fetch/cache.js';
-import { decodeAnswers, encodeAnswers, computeAnswers, STRUCTURE_FORMAT } from '../../src/server/fetch/stored.js';
+import { layoutCache } from '../../src/server/search/layout.js';
+import { Session } from '../../src/server/session.js';
+import { decodeAnswers, decodeLayout, encodeAnswers, computeAnswers, STRUCTURE_FORMAT } from '../../src/server/fetch/stored.js';
 import { append, loggedIn, sampleMessage, startTestServer, type TestClient, type TestServer } from './helpers.js';
 
 const FETCH = 'FETCH 1:* (UID ENVELOPE BODYSTRUCTURE BODY)';
@@ -64,6 +66,7 @@ async function stop(): Promise<void> {
   server = undefined;
   store = undefined;
   structureCache.clear();
+  layoutCache.clear();
 }
 
 /** Spies on the message-byte reads of the sqlite handles. */
@@ -100,6 +103,32 @@ afterEach(async () => {
 });
 
 describe('persisted structure answers (sqlite)', () => {
+  it('a first SEARCH TEXT after a restart uses the search layouts stored at APPEND: nothing parsed, same answers', async () => {
+    await start();
+    for (const m of messages) expect((await append(client!, 'INBOX', m)).tagged).toMatch(/^OK/);
+    expect((await client!.command('SELECT INBOX')).tagged).toMatch(/^OK/);
+    const searches = ['SEARCH TEXT hello', 'SEARCH TEXT inner', 'SEARCH BODY inner', 'SEARCH TEXT example.org', 'SEARCH BODY example.org', 'SEARCH TEXT nowhere'];
+    const before: string[] = [];
+    for (const q of searches) before.push((await client!.command(q)).untagged.join('|'));
+    expect(before).toEqual(['* SEARCH 1', '* SEARCH 2', '* SEARCH 2', '* SEARCH 1 2', '* SEARCH', '* SEARCH']);
+    await stop();
+
+    await start();
+    expect((await client!.command('SELECT INBOX')).tagged).toMatch(/^OK/);
+    const parsed = vi.spyOn(Session.prototype, 'message');
+    try {
+      const after: string[] = [];
+      for (const q of searches) after.push((await client!.command(q)).untagged.join('|'));
+      expect(after).toEqual(before);
+      expect(parsed).not.toHaveBeenCalled();
+      // A key the layout cannot answer still parses.
+      expect((await client!.command('SEARCH HEADER SUBJECT inner')).untagged).toEqual(['* SEARCH']);
+      expect(parsed).toHaveBeenCalled();
+    } finally {
+      parsed.mockRestore();
+    }
+  });
+
   it('a cold FETCH after a restart answers from the store, without reading bodies, with the bytes a parse gives', async () => {
     await start();
     for (const m of messages) expect((await append(client!, 'INBOX', m)).tagged).toMatch(/^OK/);
@@ -156,10 +185,25 @@ describe('persisted structure answers (sqlite)', () => {
 
   it('the stored form round-trips atoms, strings, literals, NIL and nested lists', () => {
     const raw = Buffer.from(messages[1]!, 'utf8');
-    const answers = computeAnswers(raw);
+    const { answers, layout } = computeAnswers(raw);
     const blob = encodeAnswers(answers)!;
     expect(blob.subarray(0, 4).toString('latin1')).toBe(`IKS${STRUCTURE_FORMAT}`);
     expect(decodeAnswers(blob)).toEqual(answers);
+    expect(decodeLayout(blob)).toBeUndefined();
+    // With the search layout after the answers: both read back.
+    const withLayout = encodeAnswers(answers, layout)!;
+    expect(decodeAnswers(withLayout)).toEqual(answers);
+    expect(decodeLayout(withLayout)).toEqual(layout);
+    expect(layout.plainHeaders.length + layout.otherHeaders.length).toBeGreaterThan(0);
+    // A damaged layout frame reads as no layout (and as no answers: the entry is recomputed).
+    const bad = Buffer.from(withLayout);
+    bad[bad.length - 2] = 0x7b;
+    expect(decodeLayout(bad)).toBeUndefined();
+    const layoutFrame = (json: string): Buffer => Buffer.concat([Buffer.from([0x6c, 0, 0, 0, Buffer.byteLength(json)]), Buffer.from(json)]);
+    expect(decodeLayout(Buffer.concat([blob, layoutFrame('[[],[],[],[]]')]))).toEqual({ plainHeaders: [], otherHeaders: [], plainBodies: [], otherBodies: [] });
+    expect(decodeLayout(Buffer.concat([blob, layoutFrame('[[],[],[]')]))).toBeUndefined();
+    expect(decodeLayout(Buffer.concat([blob, layoutFrame('[[5,2],[],[],[]]')]))).toBeUndefined();
+    expect(decodeLayout(Buffer.concat([blob, layoutFrame('[[],[],[],[[1,2,"uuencode",null]]]')]))).toBeUndefined();
     // Damaged or hostile entries read as missing: nothing stored may break a response line.
     const frame = (kind: string, body: string): Buffer => {
       const head = Buffer.alloc(5);

@@ -141,11 +141,11 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
         }
         source = m;
         if (writeBack && stored && cached) {
-          const answers = computeAnswers(m.raw, m.index);
+          const { answers, layout } = computeAnswers(m.raw, m.index);
           for (const item of plan.structure) {
             if (cached[item] === undefined) cached[item] = key !== undefined ? structureCache.set(key, item, answers[item], utf8) : answers[item];
           }
-          await stored.computed(meta.uid, answers);
+          await stored.computed(meta.uid, answers, layout);
         }
       } else if (needHeader) {
         const h = await headers.read(meta.uid);

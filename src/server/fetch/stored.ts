@@ -6,20 +6,23 @@
  * bytes opaque; only this module reads or writes them.
  *
  * Format: the ASCII prefix `IKS<version>\n`, then ENVELOPE, BODYSTRUCTURE and BODY in that order,
- * each as one kind byte and a 4-byte big-endian length, then that many bytes: kind `w` is the wire
+ * then optionally the message's search layout (search/layout.ts; kind `l`, UTF-8 JSON, so a first
+ * SEARCH after a restart parses nothing either), each as one kind byte and a 4-byte big-endian
+ * length, then that many bytes: kind `w` is the wire
  * form (printable ASCII, the common case: the in-memory cache keeps it as one atom, and reading it
  * back is one latin1 decode, no MIME work); kind `j` is UTF-8 JSON of a ResponseValue tree (toJson),
  * for answers holding literals or 8-bit text, whose encoding depends on the session. Bump
  * STRUCTURE_FORMAT whenever this layout, or what the MIME layer answers for ENVELOPE or
  * BODYSTRUCTURE, changes: entries of another version read as missing and are recomputed.
  */
-import { indexMessage, type MessageIndex } from '../../mime/index.js';
+import { indexMessage, type Cte, type MessageIndex } from '../../mime/index.js';
 import { atom, checkedAtom, type ResponseValue } from '../../protocol/values.js';
 import { structureValue } from './build.js';
 import { compact, type CachedItem } from './cache.js';
+import { layoutOf, type SearchLayout } from '../search/layout.js';
 
 /** Version of the persisted layout and of the answers in it. */
-export const STRUCTURE_FORMAT = 1;
+export const STRUCTURE_FORMAT = 2;
 
 const PREFIX = Buffer.from(`IKS${STRUCTURE_FORMAT}\n`, 'latin1');
 
@@ -27,22 +30,32 @@ const PREFIX = Buffer.from(`IKS${STRUCTURE_FORMAT}\n`, 'latin1');
 const ITEMS: readonly CachedItem[] = ['ENVELOPE', 'BODYSTRUCTURE', 'BODY'];
 const WIRE = 0x77; // 'w'
 const JSON_TREE = 0x6a; // 'j'
+const LAYOUT = 0x6c; // 'l'
 const PRINTABLE = /^[\x20-\x7e]*$/;
 
 /** The answers of one message, ready for the FETCH builder. */
 export type StructureAnswers = Record<CachedItem, ResponseValue>;
 
-/** Computes the three answers of a message (parsing it unless `index` is given). */
-export function computeAnswers(raw: Buffer, index: MessageIndex = indexMessage(raw)): StructureAnswers {
+/** What is computed for a message at APPEND: its answers, and its search layout. */
+export interface ComputedStructure {
+  answers: StructureAnswers;
+  layout: SearchLayout;
+}
+
+/** Computes the three answers and the search layout of a message (parsing it unless `index` is given). */
+export function computeAnswers(raw: Buffer, index: MessageIndex = indexMessage(raw)): ComputedStructure {
   return {
-    ENVELOPE: compact(structureValue('ENVELOPE', raw, index), false).stored,
-    BODYSTRUCTURE: compact(structureValue('BODYSTRUCTURE', raw, index), false).stored,
-    BODY: compact(structureValue('BODY', raw, index), false).stored,
+    answers: {
+      ENVELOPE: compact(structureValue('ENVELOPE', raw, index), false).stored,
+      BODYSTRUCTURE: compact(structureValue('BODYSTRUCTURE', raw, index), false).stored,
+      BODY: compact(structureValue('BODY', raw, index), false).stored,
+    },
+    layout: layoutOf(raw, index),
   };
 }
 
-/** The persisted bytes of a message's answers; undefined if one cannot be stored (never for MIME output). */
-export function encodeAnswers(answers: StructureAnswers): Buffer | undefined {
+/** The persisted bytes of a message's answers (and layout); undefined if one cannot be stored (never for MIME output). */
+export function encodeAnswers(answers: StructureAnswers, layout?: SearchLayout): Buffer | undefined {
   const parts: Buffer[] = [PREFIX];
   try {
     for (const item of ITEMS) {
@@ -51,6 +64,13 @@ export function encodeAnswers(answers: StructureAnswers): Buffer | undefined {
       const body = wire ? Buffer.from(v.atom, 'latin1') : Buffer.from(JSON.stringify(toJson(v)), 'utf8');
       const head = Buffer.allocUnsafe(5);
       head[0] = wire ? WIRE : JSON_TREE;
+      head.writeUInt32BE(body.length, 1);
+      parts.push(head, body);
+    }
+    if (layout) {
+      const body = Buffer.from(JSON.stringify([layout.plainHeaders, layout.otherHeaders, layout.plainBodies, layout.otherBodies.map((b) => [b.start, b.end, b.cte, b.charset])]), 'utf8');
+      const head = Buffer.allocUnsafe(5);
+      head[0] = LAYOUT;
       head.writeUInt32BE(body.length, 1);
       parts.push(head, body);
     }
@@ -63,7 +83,8 @@ export function encodeAnswers(answers: StructureAnswers): Buffer | undefined {
 /** Parses and encodes a message for NewMessage.structure; undefined when that fails (the server then parses at FETCH). */
 export function structureOf(raw: Buffer): Buffer | undefined {
   try {
-    return encodeAnswers(computeAnswers(raw));
+    const c = computeAnswers(raw);
+    return encodeAnswers(c.answers, c.layout);
   } catch {
     return undefined;
   }
@@ -92,7 +113,38 @@ export function decodeAnswers(blob: Buffer): StructureAnswers | undefined {
         return undefined;
       }
     }
-    return at === blob.length ? (out as StructureAnswers) : undefined;
+    // A layout frame may follow (decodeLayout reads it).
+    return at === blob.length || (at + 5 <= blob.length && blob[at] === LAYOUT && at + 5 + blob.readUInt32BE(at + 1) === blob.length) ? (out as StructureAnswers) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const CTES: readonly Cte[] = ['7bit', 'binary', 'base64', 'quoted-printable', 'unknown'];
+
+/** The search layout stored in `blob`, or undefined when it has none, is of another version or is damaged. */
+export function decodeLayout(blob: Buffer): SearchLayout | undefined {
+  if (blob.length <= PREFIX.length || !blob.subarray(0, PREFIX.length).equals(PREFIX)) return undefined;
+  try {
+    let at = PREFIX.length;
+    for (let i = 0; i < ITEMS.length; i++) {
+      if (at + 5 > blob.length) return undefined;
+      at += 5 + blob.readUInt32BE(at + 1);
+    }
+    if (at + 5 > blob.length || blob[at] !== LAYOUT) return undefined;
+    const end = at + 5 + blob.readUInt32BE(at + 1);
+    if (end !== blob.length) return undefined;
+    const j: unknown = JSON.parse(blob.toString('utf8', at + 5, end));
+    if (!Array.isArray(j) || j.length !== 4) return undefined;
+    const [h, H, b, B] = j as unknown[];
+    const pairs = (x: unknown): x is number[] => Array.isArray(x) && x.length % 2 === 0 && x.every((n, i) => Number.isSafeInteger(n) && n >= 0 && (i % 2 === 0 || n >= (x[i - 1] as number)));
+    if (!pairs(h) || !pairs(H) || !pairs(b) || !Array.isArray(B)) return undefined;
+    const otherBodies: SearchLayout['otherBodies'] = [];
+    for (const e of B) {
+      if (!Array.isArray(e) || e.length !== 4 || !pairs([e[0], e[1]]) || !CTES.includes(e[2] as Cte) || (e[3] !== null && typeof e[3] !== 'string')) return undefined;
+      otherBodies.push({ start: e[0] as number, end: e[1] as number, cte: e[2] as Cte, charset: e[3] as string | null });
+    }
+    return { plainHeaders: h, otherHeaders: H, plainBodies: b, otherBodies };
   } catch {
     return undefined;
   }

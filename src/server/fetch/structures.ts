@@ -5,7 +5,8 @@
  * by another server version) are written back with saveStructures in batches.
  */
 import type { MailboxHandle } from '../../store/contract.js';
-import { decodeAnswers, encodeAnswers, type StructureAnswers } from './stored.js';
+import { decodeAnswers, decodeLayout, encodeAnswers, type StructureAnswers } from './stored.js';
+import type { SearchLayout } from '../search/layout.js';
 
 /** UIDs per lookup (entries are about a kilobyte each). */
 const BATCH = 256;
@@ -32,6 +33,18 @@ export class StructureReader {
 
   /** The stored answers of a message, or undefined (none stored, another version, or damaged). Ascending UID order. */
   async get(uid: number): Promise<StructureAnswers | undefined> {
+    const blob = await this.blob(uid);
+    return blob === undefined ? undefined : decodeAnswers(blob);
+  }
+
+  /** The stored search layout of a message, or undefined. Ascending UID order. */
+  async layout(uid: number): Promise<SearchLayout | undefined> {
+    const blob = await this.blob(uid);
+    return blob === undefined ? undefined : decodeLayout(blob);
+  }
+
+  /** The stored entry of a message, from the batch (loaded ahead) or alone. */
+  private async blob(uid: number): Promise<Buffer | undefined> {
     if (!this.handle.structures) return undefined;
     let blob = this.batch.get(uid);
     if (blob === undefined) {
@@ -46,13 +59,13 @@ export class StructureReader {
       }
     }
     this.batch.delete(uid);
-    return blob === undefined ? undefined : decodeAnswers(blob);
+    return blob;
   }
 
-  /** Queues answers computed here for writing back to the store (when it can take them). */
-  async computed(uid: number, answers: StructureAnswers): Promise<void> {
+  /** Queues answers (and the layout) computed here for writing back to the store (when it can take them). */
+  async computed(uid: number, answers: StructureAnswers, layout?: SearchLayout): Promise<void> {
     if (!this.handle.saveStructures) return;
-    const blob = encodeAnswers(answers);
+    const blob = encodeAnswers(answers, layout);
     if (blob === undefined) return;
     this.pending.set(uid, blob);
     if (this.pending.size >= SAVE_BATCH) await this.flush();

@@ -11,7 +11,8 @@ import type { SelectedMailbox, SessionContext } from '../context.js';
 import { BodyReader } from '../fetch/bodies.js';
 import { dayAtOffset, localDay, parseHeaderDate, searchDay, type HeaderDate } from './dates.js';
 import { contains, fold } from './text.js';
-import { layoutCache, layoutContains, layoutOf, type SearchLayout } from './layout.js';
+import { fitsIn, layoutCache, layoutContains, layoutOf, type SearchLayout } from './layout.js';
+import { StructureReader } from '../fetch/structures.js';
 import { cacheKey } from '../fetch/cache.js';
 
 /** What a search found: UIDs in ascending order, and the highest MODSEQ among them when a MODSEQ key was used. */
@@ -306,17 +307,22 @@ export async function searchMessages(ctx: SessionContext, key: SearchKey, opts: 
   let scanned = 0;
   // Judge every message on metadata first, so the ones whose content matters are read in batches.
   const first = metas.map((m) => evaluate(key, m, p, undefined));
-  const reader = new BodyReader(
-    sel.handle,
-    metas.filter((_, i) => first[i] === undefined).map((m) => m.uid),
-  );
+  const contentUids = metas.filter((_, i) => first[i] === undefined).map((m) => m.uid);
+  const reader = new BodyReader(sel.handle, contentUids);
+  // Layouts stored with the messages (at APPEND), for those not in the cache: read in batches too.
+  const stored = p.layoutOnly && sel.handle.structures ? new StructureReader(sel.handle, contentUids) : undefined;
   for (let i = 0; i < metas.length; i++) {
     const m = metas[i]!;
     let r = first[i];
     if (r === undefined) {
       const raw = await reader.read(m.uid);
       const cacheAs = m.emailId ? cacheKey(ctx.user, m.emailId) : undefined;
-      const layout = p.layoutOnly && cacheAs !== undefined ? layoutCache.get(cacheAs) : undefined;
+      let layout = p.layoutOnly && cacheAs !== undefined ? layoutCache.get(cacheAs) : undefined;
+      if (layout === undefined && stored) {
+        layout = await stored.layout(m.uid);
+        if (layout !== undefined && raw && !fitsIn(layout, raw.length)) layout = undefined;
+        if (layout !== undefined && cacheAs !== undefined) layoutCache.set(cacheAs, layout);
+      }
       let content: Content | undefined;
       if (raw && layout) content = new Content(raw, () => indexMessage(raw), cacheAs, layout);
       else {

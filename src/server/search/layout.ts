@@ -91,6 +91,12 @@ export function layoutContains(raw: Buffer, l: SearchLayout, needle: string, re:
   return false;
 }
 
+/** True when every range of the layout lies within a message of `size` bytes (a stored layout must not point past it). */
+export function fitsIn(l: SearchLayout, size: number): boolean {
+  const within = (xs: number[]): boolean => xs.every((x) => x <= size);
+  return within(l.plainHeaders) && within(l.otherHeaders) && within(l.plainBodies) && l.otherBodies.every((b) => b.end <= size);
+}
+
 /** Rough memory of a layout, bytes. */
 function layoutBytes(l: SearchLayout): number {
   return 160 + 8 * (l.plainHeaders.length + l.otherHeaders.length + l.plainBodies.length) + 64 * l.otherBodies.length;
