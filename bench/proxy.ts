@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -404,7 +404,11 @@ export default async function bench(args: string[] = []): Promise<unknown> {
     };
     console.log('\nratios', ratios, '\ntargets', met);
     const result = { cycles: CYCLES, concurrency: CONCURRENCY, streamMessages: STREAM_MESSAGES, sequential: seq, concurrent: conc, streaming, ratios, targets: met };
-    writeFileSync(path.join(root, 'bench/results/proxy.md'), markdown(result));
+    // Hand-written findings after the marker survive a new run.
+    const mdFile = path.join(root, 'bench/results/proxy.md');
+    const old = existsSync(mdFile) ? readFileSync(mdFile, 'utf8') : '';
+    const notes = old.includes(NOTES_MARKER) ? old.slice(old.indexOf(NOTES_MARKER)) : `${NOTES_MARKER}\n`;
+    writeFileSync(mdFile, `${markdown(result)}\n${notes}`);
     return result;
   } finally {
     process.off('SIGINT', onSignal);
@@ -412,6 +416,9 @@ export default async function bench(args: string[] = []): Promise<unknown> {
     cleanup();
   }
 }
+
+/** Text after this marker in bench/results/proxy.md is kept across runs. */
+const NOTES_MARKER = '<!-- notes: kept across runs -->';
 
 function markdown(r: {
   sequential: Record<string, CycleResult>;
