@@ -89,7 +89,8 @@ export async function appendDirect(env: DirectAppendEnv, dir: string, messages: 
       const list: Uidlist = parsed?.ok
         ? { ...parsed.list }
         : { version: 3, uidValidity: await nextUidValidity(env.root, env.owner), nextUid: 1, guid: newMailboxGuid(), hdrExt: [], records: [] };
-      const added = [];
+      const added: Array<{ uid: number; base: string; ext: string[] }> = [];
+      const touched = new Set<'new' | 'cur'>();
       for (const p of prepared) {
         let letters = '';
         for (const f of p.flags) {
@@ -104,20 +105,26 @@ export async function appendDirect(env: DirectAppendEnv, dir: string, messages: 
         const target = path.join(dir, inNew ? 'new' : 'cur', buildName(p.base, letters, inNew));
         await fs.rename(p.tmp, target);
         placed.push(target);
-        added.push({ uid: list.nextUid++, base: p.base, ext: [] as string[] });
+        touched.add(inNew ? 'new' : 'cur');
+        added.push({ uid: list.nextUid++, base: p.base, ext: [] });
       }
-      await Promise.all([fsyncDir(path.join(dir, 'new')), fsyncDir(path.join(dir, 'cur'))]);
-      if (appendable) {
-        const fh = await fs.open(uidlistPath, fsc.O_WRONLY | fsc.O_APPEND);
-        try {
-          await fh.write(added.map(formatRecord).join(''));
-          await fh.datasync();
-        } finally {
-          await fh.close();
+      const writeRecords = async (): Promise<void> => {
+        if (appendable) {
+          const fh = await fs.open(uidlistPath, fsc.O_WRONLY | fsc.O_APPEND);
+          try {
+            await fh.write(added.map(formatRecord).join(''));
+            await fh.datasync();
+          } finally {
+            await fh.close();
+          }
+        } else {
+          await lock.replace(serializeUidlist({ ...list, version: 3, records: [...list.records, ...added] }));
         }
-      } else {
-        await lock.replace(serializeUidlist({ ...list, version: 3, records: [...list.records, ...added] }));
-      }
+      };
+      // The directories written into and the UID records become durable together, not one after
+      // the other: a record whose file a crash lost names a message nobody was told of (we answer
+      // only after both), and the next sync drops such a record, as Dovecot does.
+      await Promise.all([...[...touched].map((sub) => fsyncDir(path.join(dir, sub))), writeRecords()]);
       return { uidValidity: list.uidValidity, sourceUids: [], destUids: added.map((r) => r.uid) };
     } finally {
       await lock.release();
