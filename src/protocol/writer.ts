@@ -161,25 +161,24 @@ export function encodeLine(prefix: string, values: ResponseValue[], opts?: Write
   return joinParts(lineParts(prefix, values, opts?.utf8 === true, false));
 }
 
-function lineParts(prefix: string, values: ResponseValue[], utf8: boolean, allowStreams: boolean): Part[] {
+/** An encoder holding "<prefix> v1 v2..." (the line not yet ended). */
+function encodeValues(prefix: string, values: ResponseValue[], utf8: boolean, allowStreams: boolean): LineEncoder {
   const enc = new LineEncoder(utf8, allowStreams);
   enc.text = prefix;
   for (let i = 0; i < values.length; i++) {
     enc.text += ' ';
     enc.value(values[i]);
   }
-  return enc.finish();
+  return enc;
+}
+
+function lineParts(prefix: string, values: ResponseValue[], utf8: boolean, allowStreams: boolean): Part[] {
+  return encodeValues(prefix, values, utf8, allowStreams).finish();
 }
 
 /** Encodes one line for the writer: its text when literal-free, else its parts. */
 function lineOut(prefix: string, values: ResponseValue[], utf8: boolean): string | Part[] {
-  const enc = new LineEncoder(utf8, true);
-  enc.text = prefix;
-  for (let i = 0; i < values.length; i++) {
-    enc.text += ' ';
-    enc.value(values[i]);
-  }
-  return enc.finishLine();
+  return encodeValues(prefix, values, utf8, true).finishLine();
 }
 
 /** Free text of a status response: CR, LF and NUL would break the line, so they become spaces. */

@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import { ConnectionLimiter, LoginThrottle, resolveLimits, type LimitSettings } from './limits.js';
 import { Session, type SessionConfig } from './session.js';
 import { createTlsContext, type TlsMaterial } from './tls.js';
+import { closeWithGrace } from './grace.js';
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../../package.json') as { version: string }).version;
@@ -112,15 +113,7 @@ export class ImapServer {
     for (const session of this.sessions) session.shutdown();
     const allClosed = Promise.all([...this.sockets].map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())))));
     // Clients get a moment to read their BYE; after that the connections are cut.
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        for (const s of this.sockets) s.destroy();
-        resolve();
-      }, 2_000);
-    });
-    await Promise.race([allClosed, grace]);
-    clearTimeout(timer);
+    await closeWithGrace(this.sockets, allClosed);
     await Promise.all([...this.sessions].map((s) => s.closed));
     await stopped;
   }

@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../../log/logger.js';
 import { formatLmtpAddress, type LmtpListen } from './listen-address.js';
 import { UserDirectory } from './recipients.js';
 import { LmtpSession, type LmtpContext } from './session.js';
+import { closeWithGrace } from '../grace.js';
 
 /** Options of LmtpServer. */
 export interface LmtpServerOptions {
@@ -139,15 +140,7 @@ export class LmtpServer {
     const sessions = [...this.sessions];
     const allClosed = Promise.all(sessions.map((s) => s.closed));
     await Promise.all(sessions.map((s) => s.shutdown()));
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        for (const s of this.sockets) s.destroy();
-        resolve();
-      }, 2_000);
-    });
-    await Promise.race([allClosed, grace]);
-    clearTimeout(timer);
+    await closeWithGrace(this.sockets, allClosed);
     for (const s of this.sockets) s.destroy();
     await Promise.all(sessions.map((s) => s.settled()));
     await stopped;
