@@ -361,7 +361,7 @@ describe('LMTP recipients', () => {
     expect(inbox.at(-1)!.toString('utf8')).toContain('Delivered-To: TEST1@Example.ORG\r\n');
   });
 
-  it('maps store errors: quota 552 5.2.2, too big 552 5.3.4, anything else 451 4.3.0', async () => {
+  it('maps store errors: quota 452 4.2.2 (retried, as deliver does), too big 552 5.3.4, anything else 451 4.3.0', async () => {
     const failing: Record<string, Error> = {
       test1: new StoreError('OVERQUOTA', 'quota exceeded'),
       test2: new StoreError('TOOBIG', 'too big'),
@@ -386,7 +386,7 @@ describe('LMTP recipients', () => {
     for (const r of ['test1', 'test2', 'carol@example.org']) expect(await say(c, `RCPT TO:<${r}>`)).toMatch(/^250 /);
     await say(c, 'DATA');
     c.sendRaw(`${MSG}.\r\n`);
-    expect(await reply(c)).toEqual(['552 5.2.2 <test1> Mailbox is full']);
+    expect(await reply(c)).toEqual(['452 4.2.2 <test1> Mailbox is full, try again later']);
     expect(await reply(c)).toEqual(['552 5.3.4 <test2> Message too big']);
     expect(await reply(c)).toEqual(['451 4.3.0 <carol@example.org> Temporary failure, try again later']);
   });

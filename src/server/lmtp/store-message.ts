@@ -2,7 +2,7 @@
  * Store one message for one recipient through the MailStore contract and turn the outcome into
  * that recipient's LMTP reply. A 250 is only given once append() resolved, which the contract
  * makes durable; anything that may pass (locks, I/O, a full disk) is a 4xx so the MTA retries,
- * and only what will never work (too big, no such mailbox owner, quota) is a 5xx, as in
+ * a full mailbox included, and only what will never work (too big, no such mailbox owner) is a 5xx, as in
  * `imapkit deliver`.
  */
 import { StoreError, type MailStore } from '../../store/contract.js';
@@ -55,7 +55,8 @@ export async function storeForRecipient(store: MailStore, rcpt: Recipient, data:
   } catch (err) {
     const message = (err as Error).message;
     if (err instanceof StoreError) {
-      if (err.code === 'OVERQUOTA') return { reply: `552 5.2.2 ${who} Mailbox is full`, error: `${err.code}: ${message}` };
+      // A full mailbox may empty: the MTA keeps the mail and retries, as `imapkit deliver` exits 75 (no mail is lost).
+      if (err.code === 'OVERQUOTA') return { reply: `452 4.2.2 ${who} Mailbox is full, try again later`, error: `${err.code}: ${message}` };
       if (err.code === 'TOOBIG') return { reply: `552 5.3.4 ${who} Message too big`, error: `${err.code}: ${message}` };
       return { reply: `451 4.3.0 ${who} Temporary failure, try again later`, error: `${err.code}: ${message}` };
     }
