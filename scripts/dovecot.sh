@@ -5,7 +5,8 @@
 # Optional environment: DOVECOT_USERS="name:password ..." adds users;
 # DOVECOT_OAUTH2_URL=http://127.0.0.1:PORT/introspect makes passdb check OAuth2 tokens there (XOAUTH2, OAUTHBEARER);
 # DOVECOT_OAUTH2_MECHANISMS="xoauth2" offers only some of the two (default both);
-# DOVECOT_LMTP_PORT=N also runs dovecot-lmtp on 127.0.0.1:N (RCPT TO:<user@any.domain> is user).
+# DOVECOT_LMTP_PORT=N also runs dovecot-lmtp on 127.0.0.1:N (RCPT TO:<user@any.domain> is user);
+# DOVECOT_TRUSTED_NETWORKS="127.0.0.1/32" sets login_trusted_networks (a proxy's ID x-originating-ip is honoured from there).
 set -euo pipefail
 cmd=${1:?usage: dovecot.sh start|stop DIR PORT}
 dir=${2:?DIR missing}
@@ -104,6 +105,7 @@ protocols = $protocols
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
+login_trusted_networks = ${DOVECOT_TRUSTED_NETWORKS:-}
 auth_mechanisms = $mechs
 default_login_user = $login_user
 default_internal_user = $internal_user

@@ -74,6 +74,7 @@ export function register(program: Command): void {
     .option('--host <address>', 'listen address (default 127.0.0.1)')
     .option('--config <file>', 'TOML config file (routing, cache, OAuth2 accounts); flags override it')
     .option('--backend-insecure', 'allow plaintext to a non-loopback backend that offers no STARTTLS')
+    .option('--forward-client-address', "send the client's address to backends that offer ID, before login (Dovecot: list the proxy in login_trusted_networks)")
     .option('--tls-cert <file>', 'certificate (PEM) for STARTTLS and --tls-port')
     .option('--tls-key <file>', 'private key (PEM)')
     .option('--tls-port <port>', 'also listen with implicit TLS on this port', portArg)

@@ -40,6 +40,8 @@ export const proxyConfigSchema = z
     host: z.string().min(1),
     port,
     requireTls: z.boolean(),
+    /** Tell backends offering ID the client's address before login (x-originating-ip). */
+    forwardClientAddress: z.boolean(),
     preauthTimeout: seconds,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     debug: z.boolean(),
@@ -97,6 +99,7 @@ export interface ProxyFlags {
   host?: string;
   config?: string;
   backendInsecure?: boolean;
+  forwardClientAddress?: boolean;
   tlsCert?: string;
   tlsKey?: string;
   tlsPort?: number;
@@ -232,6 +235,7 @@ export async function resolveProxySetup(config: ProxyConfig, flags: ProxyFlags, 
     listenTls: tlsPort !== undefined ? { host, port: tlsPort } : undefined,
     tls: tlsPem,
     requireTls: config.requireTls,
+    forwardClientAddress: flags.forwardClientAddress ?? config.forwardClientAddress ?? false,
     pool: {
       ...(cache.expiry !== undefined ? { expirySeconds: cache.expiry } : {}),
       ...(cache.maxTotal !== undefined ? { maxTotal: cache.maxTotal } : {}),

@@ -42,6 +42,8 @@ export interface ProxyServerOptions {
   log?: Logger;
   /** Name in the greeting. */
   name?: string;
+  /** Send the client's address to backends that offer ID, before logging in (x-originating-ip; default false). */
+  forwardClientAddress?: boolean;
   /** Replace how upstream connections are made (tests). */
   connect?: (backend: Backend) => Promise<Upstream>;
 }
@@ -144,6 +146,7 @@ export class ProxyServer {
       secureContext: this.secureContext,
       preauthTimeoutMs: (this.opts.preauthTimeoutSeconds ?? 60) * 1000,
       resetTimeoutMs: this.opts.upstream?.commandTimeoutMs ?? 15_000,
+      forwardClientAddress: this.opts.forwardClientAddress === true,
       onClose: (s) => this.sessions.delete(s),
     });
     this.sessions.add(session);

@@ -30,6 +30,8 @@ export interface SessionDeps {
   preauthTimeoutMs: number;
   /** How long to wait for the backend while resetting a session after LOGOUT (ms). */
   resetTimeoutMs: number;
+  /** Tell a backend that offers ID the client's address before logging in (RFC 2971 x-originating-ip). */
+  forwardClientAddress?: boolean;
   onClose: (s: ClientSession) => void;
 }
 
@@ -41,6 +43,25 @@ const LF = 0x0a;
  */
 const PIPE_HIGH_WATER = 1024 * 1024;
 let sessionSeq = 0;
+
+/** An address as ID may carry it: IPv4-mapped IPv6 unwrapped, anything but address characters refused. */
+function plainAddress(a: string | undefined): string | undefined {
+  if (a === undefined) return undefined;
+  const v = a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  return /^[0-9A-Fa-f:.]{2,45}$/.test(v) ? v : undefined;
+}
+
+/** The ID fields naming a client connection's two ends (RFC 2971 with Dovecot's x- names); none for a unix socket. */
+export function clientAddressFields(socket: Pick<net.Socket, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>): string[] {
+  const rip = plainAddress(socket.remoteAddress);
+  const lip = plainAddress(socket.localAddress);
+  if (rip === undefined) return [];
+  const out = ['x-originating-ip', rip];
+  if (socket.remotePort !== undefined) out.push('x-originating-port', String(socket.remotePort));
+  if (lip !== undefined) out.push('x-connected-ip', lip);
+  if (socket.localPort !== undefined) out.push('x-connected-port', String(socket.localPort));
+  return out;
+}
 
 /** A client connection through the proxy. */
 export class ClientSession {
@@ -200,6 +221,7 @@ export class ClientSession {
     let up = await this.deps.connect(plan.backend);
     counters.upstreamConnects++;
     try {
+      if (this.deps.forwardClientAddress) await this.sendClientAddress(up);
       const auth: UpstreamAuth = await plan.upstreamAuth();
       let reply: TaggedReply = await up.login(auth);
       if (reply.status !== 'OK' && plan.retryAuth) {
@@ -225,6 +247,19 @@ export class ClientSession {
     }
     this.up = up;
     return { ok: true, capabilities: up.capabilities };
+  }
+
+  /**
+   * ID ("x-originating-ip" ... "x-connected-port" ...) before the login, as Dovecot's own proxy
+   * does: a backend that trusts the proxy (Dovecot's login_trusted_networks) then logs, throttles
+   * failed logins and applies its rules by the real client address, not the proxy's. Its answer
+   * does not matter; a backend without ID is not asked.
+   */
+  private async sendClientAddress(up: Upstream): Promise<void> {
+    if (!up.has('ID')) return;
+    const fields = clientAddressFields(this.socket);
+    if (fields.length === 0) return;
+    await up.command(`ID (${fields.map((f) => `"${f}"`).join(' ')})`);
   }
 
   private loginError(err: unknown): LoginOutcome {

@@ -127,6 +127,9 @@ mechanism = "OAUTHBEARER"
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as Error).message).toContain(`${file}: port`);
       expect((err as Error).message).toContain('cache');
+      expect(setup.options.forwardClientAddress).toBe(false);
+      expect((await resolveProxySetup({ backend: 'imap://127.0.0.1:1143', forwardClientAddress: true }, {})).options.forwardClientAddress).toBe(true);
+      expect((await resolveProxySetup({ backend: 'imap://127.0.0.1:1143', forwardClientAddress: true }, { forwardClientAddress: false })).options.forwardClientAddress).toBe(false);
       await expect(resolveProxySetup({}, {})).rejects.toThrow(/no backend/);
       await expect(resolveProxySetup({ backend: 'imap://example.com', tls: { implicitPort: 993 } }, {})).rejects.toThrow(/implicitPort needs/);
     } finally {
