@@ -52,7 +52,6 @@ function needleRegExp(needle: string): RegExp {
   return re;
 }
 
-
 /** Parsed content of one message, folded lazily per need. */
 class Content {
   private headers = new Map<string, string[]>();
