@@ -94,13 +94,28 @@ export function headerValues(raw: Buffer, index: MessageIndex, name: string): st
  */
 export function allHeaderText(raw: Buffer, index: MessageIndex): string {
   const lines: string[] = [];
-  const visit = (p: MimePart): void => {
-    for (const f of p.headers) lines.push(headerLine(raw, f));
-    for (const c of p.children) visit(c);
-    if (p.message !== null) visit(p.message);
-  };
-  visit(index.root);
+  walkParts(index, { header: (p) => p.headers.forEach((f) => lines.push(headerLine(raw, f))) });
   return lines.join('\n');
+}
+
+/**
+ * Visits a message's parts in document order, as SEARCH reads them: `header` for every part
+ * (the root, multipart children, embedded messages), `text` for every text/* leaf with a body.
+ */
+export function walkParts(index: MessageIndex, visit: { header?: (p: MimePart) => void; text?: (p: MimePart) => void }): void {
+  const go = (p: MimePart): void => {
+    visit.header?.(p);
+    if (p.multipart) {
+      for (const c of p.children) go(c);
+      return;
+    }
+    if (p.message !== null) {
+      go(p.message);
+      return;
+    }
+    if (p.text && p.bodyEnd > p.bodyStart) visit.text?.(p);
+  };
+  go(index.root);
 }
 
 /** "name: decoded value" of one header field, as allHeaderText() writes it. */
@@ -143,19 +158,7 @@ const ASCII_CHARSET = /^(?:|us-ascii|ascii|utf-?8|iso-8859-\d{1,2}|windows-125\d
 /** Decoded text of every text/* leaf (embedded messages included), for SEARCH BODY/TEXT. */
 export function bodyText(raw: Buffer, index: MessageIndex): string {
   const out: string[] = [];
-  const visit = (p: MimePart): void => {
-    if (p.multipart) {
-      for (const c of p.children) visit(c);
-      return;
-    }
-    if (p.message !== null) {
-      visit(p.message);
-      return;
-    }
-    if (!p.text || p.bodyEnd <= p.bodyStart) return;
-    out.push(partText(raw, p));
-  };
-  visit(index.root);
+  walkParts(index, { text: (p) => out.push(partText(raw, p)) });
   return out.join('\n');
 }
 

@@ -10,7 +10,7 @@
  * (RFC 8474), so (user, EMAILID) is a safe key.
  */
 import { isAscii } from 'node:buffer';
-import { bodyTextOf, headerLine, indexHeader, partCharset, partEncoding, plainTextPart, type Cte, type MessageIndex, type MimePart } from '../../mime/index.js';
+import { bodyTextOf, headerLine, indexHeader, partCharset, partEncoding, plainTextPart, walkParts, type Cte, type MessageIndex, type MimePart } from '../../mime/index.js';
 import { contains, fold } from './text.js';
 
 /** A text body that must be decoded before it is searched. */
@@ -41,26 +41,19 @@ export function hasEncodedWord(raw: Buffer, start: number, end: number): boolean
 /** The layout of a parsed message, visiting parts as the full search does. */
 export function layoutOf(raw: Buffer, index: MessageIndex): SearchLayout {
   const l: SearchLayout = { plainHeaders: [], otherHeaders: [], plainBodies: [], otherBodies: [] };
-  const visit = (p: MimePart): void => {
-    if (p.headers.length > 0) {
+  walkParts(index, {
+    header: (p: MimePart) => {
+      if (p.headers.length === 0) return;
       const start = p.headers[0]!.start;
       const end = p.headers[p.headers.length - 1]!.end;
       if (isAscii(raw.subarray(start, end)) && !hasEncodedWord(raw, start, end)) l.plainHeaders.push(start, end);
       else l.otherHeaders.push(start, end);
-    }
-    if (p.multipart) {
-      for (const c of p.children) visit(c);
-      return;
-    }
-    if (p.message !== null) {
-      visit(p.message);
-      return;
-    }
-    if (!p.text || p.bodyEnd <= p.bodyStart) return;
-    if (isAscii(raw.subarray(p.bodyStart, p.bodyEnd)) && plainTextPart(raw, p)) l.plainBodies.push(p.bodyStart, p.bodyEnd);
-    else l.otherBodies.push({ start: p.bodyStart, end: p.bodyEnd, cte: partEncoding(raw, p), charset: partCharset(p) });
-  };
-  visit(index.root);
+    },
+    text: (p: MimePart) => {
+      if (isAscii(raw.subarray(p.bodyStart, p.bodyEnd)) && plainTextPart(raw, p)) l.plainBodies.push(p.bodyStart, p.bodyEnd);
+      else l.otherBodies.push({ start: p.bodyStart, end: p.bodyEnd, cte: partEncoding(raw, p), charset: partCharset(p) });
+    },
+  });
   return l;
 }
 
