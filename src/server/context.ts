@@ -30,6 +30,10 @@ export interface SelectedMailbox {
   syncedModSeq: bigint;
   /** SEARCHRES saved result `$` as UIDs (RFC 5182). */
   savedResult: number[];
+  /** UIDs with \Recent in this session (recent.ts); empty for an IMAP4rev2 client. */
+  recent: Set<number>;
+  /** The mailbox's key in the \Recent tracker. */
+  recentKey: string;
 }
 
 /** Server-wide settings a handler may need. */

@@ -58,6 +58,8 @@ import { storeCommand } from './commands/store.js';
 import { copyCommand } from './commands/copy.js';
 import { moveCommand } from './commands/move.js';
 import { expungeCommand } from './commands/expunge.js';
+import { recentTracker } from './recent.js';
+import { flagValues } from './fetch/format.js';
 
 /** RFC 9051 3: where a session is in its life. */
 export type SessionState = 'notauth' | 'auth' | 'selected' | 'logout';
@@ -792,7 +794,7 @@ export class Session implements ServerSession {
       sel.meta.set(m.uid, m);
       const items: ResponseValue[] = [];
       if (withUid) items.push({ atom: 'UID' }, m.uid);
-      items.push({ atom: 'FLAGS' }, m.flags.map((f) => ({ atom: f })));
+      items.push({ atom: 'FLAGS' }, flagValues(m.flags, sel.recent.has(m.uid)));
       if (this.condstoreActive) items.push({ atom: 'MODSEQ' }, [m.modSeq]);
       this.writer.untagged([seq, { atom: 'FETCH' }, items]);
     }
@@ -801,6 +803,14 @@ export class Session implements ServerSession {
       // Reassigned, never pushed: the view's array may be shared with other sessions (select.ts).
       sel.uids = sel.uids.concat(added.map((m) => m.uid));
       this.writer.untagged([sel.uids.length, { atom: 'EXISTS' }]);
+      if (!this.enabled.has('IMAP4REV2')) {
+        // New mail is recent to the first session that sees it (read-write), as after a SELECT.
+        const last = added[added.length - 1]!.uid;
+        const mark = sel.readOnly ? recentTracker.peek(sel.recentKey, last + 1) : recentTracker.claim(sel.recentKey, last, added[0]!.uid);
+        const before = sel.recent.size;
+        for (const m of added) if (m.uid > mark) sel.recent.add(m.uid);
+        if (sel.recent.size !== before) this.writer.untagged([sel.recent.size, { atom: 'RECENT' }]);
+      }
     }
     if (changes.highestModSeq > sel.syncedModSeq) sel.syncedModSeq = changes.highestModSeq;
   }
@@ -818,10 +828,14 @@ export class Session implements ServerSession {
     }
     const goneSet = new Set(gone);
     sel.uids = sel.uids.filter((u) => !goneSet.has(u));
+    let recentGone = false;
     for (const uid of gone) {
       sel.meta.delete(uid);
+      if (sel.recent.delete(uid)) recentGone = true;
       this.cacheDelete(uid);
     }
+    // RFC 3501 7.3.2: the count of recent messages is sent again when the mailbox shrinks.
+    if (recentGone) this.writer.untagged([sel.recent.size, { atom: 'RECENT' }]);
   }
 
   // ----- teardown ------------------------------------------------------------------------

@@ -120,7 +120,8 @@ describe.runIf(havePython)("Python's imaplib against imapkit serve", () => {
       expect(h[1]).toBe(`Subject: ${['one', 'two', 'three'][i]}\r\n\r\n`);
     }
     expect(heads[0]![0]).toContain('INTERNALDATE "03-Feb-2024 04:05:06 ');
-    expect(heads[0]![0]).toMatch(/FLAGS \(\\Seen\)/);
+    // Appended before this session's SELECT: \Recent here (RFC 3501 2.3.2).
+    expect(heads[0]![0]).toMatch(/FLAGS \(\\Seen \\Recent\)/);
 
     const rfc = out.rfc822 as [string, string, boolean];
     expect(rfc[0]).toBe('OK');
@@ -138,8 +139,8 @@ describe.runIf(havePython)("Python's imaplib against imapkit serve", () => {
     expect(out.expunge).toEqual(['OK', ['2']]);
     const after = (out.after_expunge as [string, string[]])[1];
     expect(after).toHaveLength(2);
-    expect(after[0]).toMatch(/^1 \(UID 1 FLAGS \(\\Seen\)\)$/);
-    expect(after[1]).toMatch(/^2 \(UID 3 FLAGS \(\$Label\)\)$/);
+    expect(after[0]).toMatch(/^1 \(UID 1 FLAGS \(\\Seen \\Recent\)\)$/);
+    expect(after[1]).toMatch(/^2 \(UID 3 FLAGS \(\$Label \\Recent\)\)$/);
     // subjects "one", "three": reverse order puts "three" (seq 2) first
     expect(out.sort).toEqual(['OK', ['2 1']]);
     expect(out.thread).toEqual(['OK', ['(1)(2)']]);

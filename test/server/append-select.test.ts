@@ -75,7 +75,8 @@ describe('SELECT and EXAMINE', () => {
     expect(u).toContain('* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label)');
     expect(u).toContain('* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label \\*)] Flags permitted.');
     expect(u).toContain('* 2 EXISTS');
-    expect(u).toContain('* 0 RECENT');
+    // The first SELECT after the APPENDs takes both as \\Recent (RFC 3501 2.3.2).
+    expect(u).toContain('* 2 RECENT');
     expect(u).toContain('* OK [UNSEEN 2] First unseen.');
     expect(u.some((l) => /^\* OK \[UIDVALIDITY \d+\]/.test(l))).toBe(true);
     expect(u).toContain('* OK [UIDNEXT 3] Predicted next UID.');

@@ -425,6 +425,7 @@ describe('LMTP and IMAP in one process', () => {
     expect((await reply(c))[0]).toMatch(/^250 /);
     // Still in IDLE (no DONE sent): the update can only come from the store's change notification.
     expect(await imapClient.readLine()).toBe('* 1 EXISTS');
+    expect(await imapClient.readLine()).toBe('* 1 RECENT');
     imapClient.send('DONE');
     expect(await imapClient.readLine()).toMatch(/^I1 OK/);
   });

@@ -166,7 +166,7 @@ describe('mailbox commands', () => {
     const r = await c.command('STATUS Stat (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ APPENDLIMIT MAILBOXID)');
     expect(r.tagged).toMatch(/^OK/);
     expect(r.untagged[0]).toMatch(
-      /^\* STATUS Stat \(MESSAGES 2 RECENT 0 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 1 DELETED 1 SIZE \d+ HIGHESTMODSEQ \d+ APPENDLIMIT \d+ MAILBOXID \(\S+\)\)$/,
+      /^\* STATUS Stat \(MESSAGES 2 RECENT 2 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 1 DELETED 1 SIZE \d+ HIGHESTMODSEQ \d+ APPENDLIMIT \d+ MAILBOXID \(\S+\)\)$/,
     );
     const ls = await c.command('LIST "" "Stat" RETURN (STATUS (MESSAGES UNSEEN))');
     expect(ls.untagged).toEqual(['* LIST (\\HasNoChildren) "/" Stat', '* STATUS Stat (MESSAGES 2 UNSEEN 1)']);

@@ -137,6 +137,8 @@ export async function selectMailbox(ctx: FakeContext, name: string, readOnly: bo
     meta: new Map(list.map((m) => [m.uid, m])),
     syncedModSeq: status.highestModSeq,
     savedResult: [],
+    recent: new Set(),
+    recentKey: `test\0${name}`,
   };
   ctx.selected = sel;
   return sel;

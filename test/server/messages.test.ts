@@ -14,7 +14,9 @@ afterAll(async () => {
 async function mailboxWith(client: TestClient, name: string, n: number): Promise<void> {
   expect((await client.command(`CREATE ${name}`)).tagged).toMatch(/^OK/);
   for (let i = 1; i <= n; i++) expect((await append(client, name, sampleMessage(`Message ${i}`, `Body number ${i}`))).tagged).toMatch(/^OK/);
+  // The first SELECT takes the new messages' \\Recent (test/server/recent.test.ts); these tests look at the rest.
   expect((await client.command(`SELECT ${name}`)).tagged).toMatch(/^OK/);
+  expect((await client.command(`SELECT ${name}`)).untagged).toContain('* 0 RECENT');
 }
 
 describe('FETCH and STORE over the wire', () => {

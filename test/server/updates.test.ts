@@ -26,6 +26,9 @@ beforeEach(async () => {
   b = await loggedIn(srv.port);
   await a.command(`CREATE ${name}`);
   for (const s of ['one', 'two', 'three']) await append(a, name, sampleMessage(s));
+  // A first SELECT takes their \\Recent (test/server/recent.test.ts), so these tests see only new mail as recent.
+  await b.command(`SELECT ${name}`);
+  await b.command('UNSELECT');
 });
 afterEach(() => {
   a.close();
@@ -39,6 +42,8 @@ describe('IDLE', () => {
     expect(await a.readLine()).toBe('+ idling');
     await append(b, name, sampleMessage('four'));
     expect(await a.readLine()).toBe('* 4 EXISTS');
+    // a is the first selected session to see it: the new message is recent there (RFC 3501 2.3.2).
+    expect(await a.readLine()).toBe('* 1 RECENT');
     a.send('DONE');
     expect(await a.readLine()).toMatch(/^I1 OK/);
   });
@@ -64,6 +69,7 @@ describe('IDLE', () => {
     a.send('I3 IDLE');
     expect(await a.readLine()).toBe('+ idling');
     expect(await a.readLine()).toBe('* 4 EXISTS');
+    expect(await a.readLine()).toBe('* 1 RECENT');
     a.send('DONE');
     expect(await a.readLine()).toMatch(/^I3 OK/);
   });

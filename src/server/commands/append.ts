@@ -10,6 +10,7 @@ import type { CommandResult } from '../context.js';
 import type { CommandNamed, ServerSession } from '../session.js';
 import { SYSTEM_FLAGS } from './select.js';
 import { structureOf } from '../fetch/stored.js';
+import { recentKey, recentTracker } from '../recent.js';
 
 const SYSTEM_LOWER = new Map(SYSTEM_FLAGS.map((f) => [f.toLowerCase(), f]));
 
@@ -68,6 +69,7 @@ export async function appendCommand(ctx: ServerSession, cmd: CommandNamed<'APPEN
   }
   // Appending to the selected mailbox: the client learns of the new message before the OK.
   if (ctx.selected?.name === name) await ctx.syncSelected(true, true);
+  if (mapping.destUids.length > 0) recentTracker.arrived(recentKey(ctx.user, name, mapping.uidValidity), mapping.destUids.reduce((a, b) => (b < a ? b : a)));
   return {
     status: 'OK',
     code: `APPENDUID ${mapping.uidValidity} ${formatSequenceSet(mapping.destUids)}`,

@@ -5,6 +5,7 @@
 import type { Command } from '../../protocol/ast.js';
 import type { CommandHandler } from '../context.js';
 import { copyUidCode, decodeTarget, NOT_SELECTED, resolveSet, storeErrorResult } from '../fetch/view.js';
+import { recentKey, recentTracker } from '../recent.js';
 
 // COPY and MOVE share one AST shape, so the extract names both.
 type CopyCommand = Extract<Command, { name: 'COPY' | 'MOVE' }>;
@@ -24,6 +25,7 @@ export const copyCommand: CommandHandler<CopyCommand> = async (ctx, cmd) => {
       return { status: 'OK', text: 'No messages found.' };
     }
     const mapping = await sel.handle.copy(uids, target, ctx.id);
+    if (mapping.destUids.length > 0) recentTracker.arrived(recentKey(ctx.user, target, mapping.uidValidity), mapping.destUids.reduce((a, b) => (b < a ? b : a)));
     return { status: 'OK', code: copyUidCode(mapping), text: 'Copy completed.' };
   } catch (err) {
     return storeErrorResult(err, true);

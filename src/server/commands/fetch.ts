@@ -167,6 +167,7 @@ export const fetchCommand: CommandHandler<FetchCommand> = async (ctx, cmd) => {
       const built = buildFetch(plan, meta, source, {
         flagsChanged,
         condstore: ctx.condstoreActive,
+        recent: sel.recent.has(meta.uid),
         cached,
         computed: key !== undefined ? (item, v) => structureCache.set(key, item, v, utf8) : undefined,
       });

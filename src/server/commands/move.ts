@@ -7,6 +7,7 @@ import type { Command } from '../../protocol/ast.js';
 import { atom } from '../../protocol/values.js';
 import type { CommandHandler } from '../context.js';
 import { copyUidCode, decodeTarget, NOT_SELECTED, READ_ONLY, reportExpunged, resolveSet, storeErrorResult } from '../fetch/view.js';
+import { recentKey, recentTracker } from '../recent.js';
 
 // COPY and MOVE share one AST shape, so the extract names both.
 type MoveCommand = Extract<Command, { name: 'COPY' | 'MOVE' }>;
@@ -27,6 +28,7 @@ export const moveCommand: CommandHandler<MoveCommand> = async (ctx, cmd) => {
       return { status: 'OK', text: 'No messages found.' };
     }
     const mapping = await sel.handle.move(uids, target, ctx.id);
+    if (mapping.destUids.length > 0) recentTracker.arrived(recentKey(ctx.user, target, mapping.uidValidity), mapping.destUids.reduce((a, b) => (b < a ? b : a)));
     const code = copyUidCode(mapping);
     // RFC 6851 4.3: COPYUID goes in an untagged OK before the expunges, since the tagged OK follows them.
     if (code !== undefined) ctx.untagged([atom('OK'), atom(`[${code}]`), atom('Moved UIDs.')]);

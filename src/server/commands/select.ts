@@ -9,6 +9,8 @@ import { StoreError, type MailboxHandle, type MessageMeta } from '../../store/co
 import type { CommandResult, SelectedMailbox } from '../context.js';
 import type { CommandNamed, ServerSession } from '../session.js';
 import { mailboxValue } from './status.js';
+import { recentKey, recentTracker } from '../recent.js';
+import { flagValues } from '../fetch/format.js';
 
 /** The system flags every mailbox supports (RFC 9051 2.3.2). */
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
@@ -54,10 +56,10 @@ export function inSequenceSet(n: number, set: SequenceSet, max: number, saved: n
 }
 
 /** The FETCH items of a flag report: (UID n FLAGS (...) MODSEQ (m)). */
-export function flagItems(m: MessageMeta, opts: { uid: boolean; modseq: boolean }): ResponseValue[] {
+export function flagItems(m: MessageMeta, opts: { uid: boolean; modseq: boolean; recent?: boolean }): ResponseValue[] {
   const items: ResponseValue[] = [];
   if (opts.uid) items.push({ atom: 'UID' }, m.uid);
-  items.push({ atom: 'FLAGS' }, m.flags.map((f) => ({ atom: f })));
+  items.push({ atom: 'FLAGS' }, flagValues(m.flags, opts.recent));
   if (opts.modseq) items.push({ atom: 'MODSEQ' }, [m.modSeq]);
   return items;
 }
@@ -99,7 +101,14 @@ export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELEC
       meta: new Map(),
       syncedModSeq: status.highestModSeq,
       savedResult: [],
+      recent: new Set(),
+      recentKey: recentKey(ctx.user, name, handle.uidValidity),
     };
+    if (!ctx.enabled.has('IMAP4REV2')) {
+      // SELECT takes the messages that arrived since the last SELECT; EXAMINE only looks.
+      const mark = readOnly ? recentTracker.peek(selected.recentKey, uidNext) : recentTracker.claim(selected.recentKey, uidNext - 1, uidNext);
+      for (let i = metas.length - 1; i >= 0 && metas[i]!.uid > mark; i--) selected.recent.add(metas[i]!.uid);
+    }
   } catch (err) {
     await handle.close().catch(() => undefined);
     throw err;
@@ -129,8 +138,7 @@ export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELEC
   ctx.untagged([metas.length, { atom: 'EXISTS' }]);
   const rev2 = ctx.enabled.has('IMAP4REV2');
   if (!rev2) {
-    // IMAP4rev1 clients expect RECENT; this server does not track \Recent, so it is always 0.
-    ctx.untagged([0, { atom: 'RECENT' }]);
+    ctx.untagged([selected.recent.size, { atom: 'RECENT' }]);
     if (firstUnseen >= 0) ctx.untaggedStatus('OK', `UNSEEN ${firstUnseen + 1}`, `First unseen.`);
   }
   ctx.untaggedStatus('OK', `UIDVALIDITY ${handle.uidValidity}`, 'UIDs valid.');
@@ -154,7 +162,7 @@ export async function selectCommand(ctx: ServerSession, cmd: CommandNamed<'SELEC
       const known = selected.meta.get(m.uid);
       const current = known && known.modSeq > m.modSeq ? known : m;
       selected.meta.set(m.uid, current);
-      ctx.untagged([seqs.get(m.uid)!, { atom: 'FETCH' }, flagItems(current, { uid: true, modseq: true })]);
+      ctx.untagged([seqs.get(m.uid)!, { atom: 'FETCH' }, flagItems(current, { uid: true, modseq: true, recent: selected.recent.has(current.uid) })]);
     }
   }
 

@@ -4,6 +4,7 @@ import type { ResponseValue } from '../../protocol/values.js';
 import type { MailboxStatus } from '../../store/contract.js';
 import type { CommandResult } from '../context.js';
 import type { CommandNamed, ServerSession } from '../session.js';
+import { recentKey, recentTracker } from '../recent.js';
 
 /**
  * A mailbox name (wire form) as a response value: a bare astring when it can be one (as Dovecot
@@ -22,9 +23,12 @@ export function statusValues(ctx: ServerSession, st: MailboxStatus, items: Statu
       case 'MESSAGES':
         out.push(st.messages);
         break;
-      case 'RECENT':
-        out.push(st.recent);
+      case 'RECENT': {
+        // Messages no session has taken yet (recent.ts); exact unless some of them were expunged since.
+        const mark = recentTracker.peek(recentKey(ctx.user, st.name, st.uidValidity), st.uidNext);
+        out.push(Math.max(0, Math.min(st.messages, st.uidNext - 1 - mark)));
         break;
+      }
       case 'UIDNEXT':
         out.push(st.uidNext);
         break;

@@ -60,7 +60,7 @@ export const storeCommand: CommandHandler<StoreCommand> = async (ctx, cmd) => {
     if (cmd.silent && !(condstore && updated.has(uid))) continue;
     const items: ResponseValue[] = [];
     if (withUid) items.push(atom('UID'), uid);
-    if (!cmd.silent) items.push(atom('FLAGS'), flagValues(meta.flags));
+    if (!cmd.silent) items.push(atom('FLAGS'), flagValues(meta.flags, sel.recent.has(meta.uid)));
     if (condstore) items.push(atom('MODSEQ'), [meta.modSeq]);
     ctx.untagged([seqIdx + 1, atom('FETCH'), items]);
     if (++sent % DRAIN_EVERY === 0) await ctx.drain();

@@ -147,6 +147,8 @@ export interface BuildOptions {
   flagsChanged: boolean;
   /** CONDSTORE is active in the session. */
   condstore: boolean;
+  /** The message has \Recent in the session (recent.ts). */
+  recent?: boolean;
   /** ENVELOPE / BODYSTRUCTURE / BODY from the structure cache, when it had them. */
   cached?: Partial<Record<CachedItem, ResponseValue>>;
   /** Called with each structure value computed here, so the caller can cache it; returns the value to send. */
@@ -180,7 +182,7 @@ export function buildFetch(plan: FetchPlan, meta: MessageMeta, source: MessageSo
         out.push(atom('UID'), meta.uid);
         break;
       case 'FLAGS':
-        out.push(atom('FLAGS'), flagValues(meta.flags));
+        out.push(atom('FLAGS'), flagValues(meta.flags, opts.recent));
         break;
       case 'INTERNALDATE':
         out.push(atom('INTERNALDATE'), formatInternalDate(meta.internalDate));
@@ -259,7 +261,7 @@ export function buildFetch(plan: FetchPlan, meta: MessageMeta, source: MessageSo
     }
   }
   if (opts.flagsChanged) {
-    if (!plan.flags) out.push(atom('FLAGS'), flagValues(meta.flags));
+    if (!plan.flags) out.push(atom('FLAGS'), flagValues(meta.flags, opts.recent));
     // RFC 7162 3.1: a FETCH that implicitly set \Seen carries UID and MODSEQ under CONDSTORE.
     if (opts.condstore && !plan.uid) out.push(atom('UID'), meta.uid);
     if (opts.condstore && !plan.modseq) out.push(atom('MODSEQ'), [meta.modSeq]);

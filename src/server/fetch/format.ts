@@ -39,10 +39,11 @@ export function sectionName(section: Section): string {
   return s;
 }
 
-/** A flag list as response atoms. */
-export function flagValues(flags: readonly string[]): ResponseValue[] {
+/** A flag list as response atoms, with \Recent last when the message is recent in the session. */
+export function flagValues(flags: readonly string[], recent = false): ResponseValue[] {
   const out: ResponseValue[] = new Array(flags.length);
   for (let i = 0; i < flags.length; i++) out[i] = atom(flags[i]);
+  if (recent) out.push(atom('\\Recent'));
   return out;
 }
 

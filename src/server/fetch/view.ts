@@ -78,6 +78,7 @@ export function reportExpunged(ctx: SessionContext, sel: SelectedMailbox, remove
   const seqs: number[] = [];
   const kept: number[] = [];
   const reported: number[] = [];
+  let recentGone = false;
   const uids = sel.uids;
   for (let i = 0; i < uids.length; i++) {
     const u = uids[i];
@@ -85,6 +86,7 @@ export function reportExpunged(ctx: SessionContext, sel: SelectedMailbox, remove
       seqs.push(i + 1);
       reported.push(u);
       sel.meta.delete(u);
+      if (sel.recent.delete(u)) recentGone = true;
     } else {
       kept.push(u);
     }
@@ -98,6 +100,8 @@ export function reportExpunged(ctx: SessionContext, sel: SelectedMailbox, remove
   } else {
     for (let i = 0; i < seqs.length; i++) ctx.untagged([seqs[i] - i, atom('EXPUNGE')]);
   }
+  // RFC 3501 7.3.2: the count of recent messages is sent again when the mailbox shrinks (as Dovecot does).
+  if (recentGone) ctx.untagged([sel.recent.size, atom('RECENT')]);
   return reported;
 }
 

@@ -7,6 +7,7 @@
  */
 import { StoreError, type MailStore } from '../../store/contract.js';
 import type { Recipient } from './recipients.js';
+import { recentKey, recentTracker } from '../recent.js';
 
 /** Result of storing for one recipient. */
 export interface StoreOutcome {
@@ -40,14 +41,17 @@ export async function storeForRecipient(store: MailStore, rcpt: Recipient, data:
     }
     try {
       let mailbox = await targetMailbox(() => u.listMailboxes(), rcpt.detail);
+      let mapping;
       try {
-        await u.append(mailbox, [{ data }]);
+        mapping = await u.append(mailbox, [{ data }]);
       } catch (err) {
         // The folder went away between the look-up and the append: INBOX, as dovecot-lmtp does.
         if (mailbox === 'INBOX' || !(err instanceof StoreError) || !['NONEXISTENT', 'CANNOT'].includes(err.code)) throw err;
         mailbox = 'INBOX';
-        await u.append(mailbox, [{ data }]);
+        mapping = await u.append(mailbox, [{ data }]);
       }
+      // New mail for \Recent: the next IMAP SELECT of the folder in this process takes it.
+      if (mapping.destUids.length > 0) recentTracker.arrived(recentKey(rcpt.user, mailbox, mapping.uidValidity), mapping.destUids[0]!);
       return { reply: `250 2.0.0 ${who} Saved`, mailbox };
     } finally {
       await u.close();

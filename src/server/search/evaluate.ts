@@ -130,12 +130,15 @@ class Prepared {
   needsContent = false;
   /** Every content key is TEXT or BODY with a plain needle: a message's cached layout answers them. */
   layoutOnly = true;
+  /** UIDs with \Recent in the session. */
+  readonly recent: ReadonlySet<number>;
 
   constructor(
     ctx: SessionContext,
     key: SearchKey,
     readonly now: number,
   ) {
+    this.recent = ctx.selected?.recent ?? new Set();
     this.walk(ctx, key);
   }
 
@@ -222,8 +225,8 @@ function evaluate(key: SearchKey, m: MessageMeta, p: Prepared, content: Content 
     }
     case 'flag': {
       const wanted = key.flag.toUpperCase();
-      // \Recent is not tracked by the stores: no message is recent in this server's sessions.
-      const has = wanted === '\\RECENT' ? false : hasFlag(m.flags, wanted);
+      // \Recent is the session's, not the store's (recent.ts).
+      const has = wanted === '\\RECENT' ? p.recent.has(m.uid) : hasFlag(m.flags, wanted);
       return has === key.set;
     }
     case 'seq':
